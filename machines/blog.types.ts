@@ -1,0 +1,97 @@
+/** Statuses of a blog, exactly as the public contract names them. */
+export const BLOG_STATUSES = [
+  'PENDING',
+  'GENERATING_IDEAS',
+  'AWAITING_SELECTION',
+  'GENERATING_CONTENT',
+  'GENERATING_IMAGE',
+  'PUBLISHING',
+  'DONE',
+  'FAILED',
+  'CANCELLED',
+] as const;
+
+/** One status of the contract; the top-level state of the blog machine. */
+export type BlogStatus = (typeof BLOG_STATUSES)[number];
+
+/** Statuses in which a blog holds one of its store's working slots. */
+export const WORKING_STATUSES: readonly BlogStatus[] = [
+  'GENERATING_IDEAS',
+  'GENERATING_CONTENT',
+  'GENERATING_IMAGE',
+  'PUBLISHING',
+];
+
+/** Statuses that never change again. */
+export const FINAL_STATUSES: readonly BlogStatus[] = ['DONE', 'CANCELLED'];
+
+/** Stages that can fail; `AWAITING_SELECTION` fails only by timing out. */
+export type Stage = 'GENERATING_IDEAS' | 'AWAITING_SELECTION' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';
+
+/** A post idea: proposed by the ideas stage or given at creation. */
+export interface Idea {
+  title: string;
+  summary: string;
+}
+
+/** What the store owner asked for. */
+export interface BlogRequest {
+  topic?: string;
+  idea?: Idea;
+  keywords: string[];
+  language?: string;
+  tone?: string;
+  authorMemberId?: string;
+}
+
+/** The written article; `html` is already sanitized. */
+export interface Article {
+  title: string;
+  excerpt: string;
+  markdown: string;
+  html: string;
+}
+
+/** The header image, by reference (never the bytes). */
+export interface HeaderImage {
+  url: string;
+  alt: string;
+}
+
+/** The post as published on the store. */
+export interface PublishedPost {
+  id: string;
+  url?: string;
+}
+
+/** A stage failure as the stage actors report it: plain JSON, never an `Error`. */
+export interface StageError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** When it happened (ms since epoch): the base of the backoff deadline. */
+  at: number;
+  /** A provider's `Retry-After`, when it gave one. */
+  retryAfterMs?: number;
+}
+
+/** Why a blog is `FAILED`, as the contract shows it. */
+export interface BlogFailure {
+  stage: Stage;
+  code: string;
+  message: string;
+  attempts: number;
+}
+
+/** Output of every stage actor: its result and when it was produced. */
+export interface StageOutput<T> {
+  result: T;
+  at: number;
+}
+
+/** Knobs the runtime passes in at creation; stored with the blog. */
+export interface BlogSettings {
+  maxAttempts: number;
+  retryBaseMs: number;
+  selectionTimeoutMs: number;
+}

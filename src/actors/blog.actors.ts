@@ -1,0 +1,114 @@
+/**
+ * The stage actors the blog machine names, built from the ports: thin wrappers that call a provider,
+ * stamp the time, and turn any failure into a plain `StageError` the machine can decide on.
+ */
+import { fromPromise } from 'xstate';
+import type { StageInput } from '../../machines/blog.machine';
+import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput } from '../../machines/blog.types';
+import { InkwellError, StageFailure } from '../errors';
+import type { ImageMaker } from '../providers/image.port';
+import type { Publisher } from '../providers/publisher.port';
+import type { TextWriter } from '../providers/text.port';
+import type { StoreSlots } from '../runtime/store.slots';
+
+/** What the stage actors need. */
+export interface BlogActorDeps {
+  writer: TextWriter;
+  images: ImageMaker;
+  publisher: Publisher;
+  slots: StoreSlots;
+  now?: () => number;
+  /** Called around every provider call, for metrics and for a graceful drain. */
+  onCall?: (stage: string, phase: 'start' | 'ok' | 'error', error?: StageError) => void;
+}
+
+/** Converts anything thrown by a provider into a `StageError`; unknown errors are retryable. */
+export function describeFailure(error: unknown, at: number): StageError {
+  if (error instanceof StageFailure) {
+    return {
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      at,
+      ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+    };
+  }
+  if (error instanceof InkwellError) return { code: error.code, message: error.message, retryable: error.retryable, at };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'INTERNAL', message, retryable: true, at };
+}
+
+function missing(what: string): never {
+  throw new StageFailure('MISSING_INPUT', `${what} is missing: the blog cannot continue this stage`, false);
+}
+
+/** Sleeps until `until` (ms since epoch), in chunks below Node's 24.8-day timer limit. */
+export function sleepUntil(until: number, signal: AbortSignal, now: () => number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('wait aborted'));
+    };
+    const tick = () => {
+      const left = until - now();
+      if (left <= 0) {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+        return;
+      }
+      timer = setTimeout(tick, Math.min(left, 2 ** 31 - 1));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    tick();
+  });
+}
+
+/** Builds the actors to pass to `blogMachine.provide({ actors })`. */
+export function createBlogActors(deps: BlogActorDeps) {
+  const now = deps.now ?? Date.now;
+
+  function stage<T>(name: string, run: (input: StageInput, signal: AbortSignal) => Promise<T>) {
+    return fromPromise<StageOutput<T>, StageInput>(async ({ input, signal }) => {
+      deps.onCall?.(name, 'start');
+      try {
+        const result = await run(input, signal);
+        deps.onCall?.(name, 'ok');
+        return { result, at: now() };
+      } catch (error) {
+        const failure = describeFailure(error, now());
+        deps.onCall?.(name, 'error', failure);
+        return Promise.reject(failure);
+      }
+    });
+  }
+
+  const call = (input: StageInput, signal: AbortSignal) => ({
+    blogId: input.blogId,
+    instanceId: input.instanceId,
+    request: input.request,
+    attempt: input.attempt,
+    signal,
+  });
+
+  return {
+    admission: fromPromise<void, { blogId: string; instanceId: string }>(({ input, signal }) =>
+      deps.slots.acquire(input.instanceId, input.blogId, signal),
+    ),
+    ideas: stage<Idea[]>('ideas', (input, signal) => deps.writer.generateIdeas(call(input, signal))),
+    article: stage<Article>('article', (input, signal) =>
+      deps.writer.generateArticle({ ...call(input, signal), idea: input.idea ?? missing('the chosen idea') }),
+    ),
+    image: stage<HeaderImage>('image', (input, signal) =>
+      deps.images.createHeaderImage({ ...call(input, signal), article: input.article ?? missing('the article') }),
+    ),
+    publish: stage<PublishedPost>('publish', (input, signal) =>
+      deps.publisher.publish({
+        ...call(input, signal),
+        article: input.article ?? missing('the article'),
+        ...(input.image ? { image: input.image } : {}),
+      }),
+    ),
+    wait: fromPromise<void, { until: number }>(({ input, signal }) => sleepUntil(input.until, signal, now)),
+  };
+}

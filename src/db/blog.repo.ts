@@ -1,0 +1,166 @@
+/** Blog rows: create, commit transitions in batches, read for the API and for rehydration. */
+import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { blogs, outbox } from './schema';
+import { rowsOf, type Db } from './database';
+
+/** A blog row as read back. */
+export type BlogRow = typeof blogs.$inferSelect;
+
+/** One status event as written to the outbox. */
+export interface OutboxEvent {
+  seq: number;
+  payload: Record<string, unknown>;
+}
+
+/** A new blog: its first snapshot and its first event. */
+export interface NewBlog {
+  blogId: string;
+  instanceId: string;
+  status: string;
+  snapshot: unknown;
+  machineVersion: number;
+  view: Record<string, unknown>;
+  event: OutboxEvent;
+  createdAt: Date;
+}
+
+/** One actor's latest state, fenced by the version it was read at. */
+export interface BlogWrite {
+  blogId: string;
+  instanceId: string;
+  expectedVersion: number;
+  status: string;
+  seq: number;
+  snapshot: unknown;
+  machineVersion: number;
+  view: Record<string, unknown>;
+  wakeAt: Date | null;
+  events: OutboxEvent[];
+}
+
+/** Filters of the list endpoint; `cursor` is the opaque value of a previous page. */
+export interface ListQuery {
+  instanceId?: string;
+  status?: string;
+  limit: number;
+  cursor?: { createdAt: Date; blogId: string };
+}
+
+const ACTIVE = ['PENDING', 'GENERATING_IDEAS', 'AWAITING_SELECTION', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING'];
+
+/** Creates the repository over `db`. */
+export function createBlogRepo(db: Db) {
+  return {
+    /** Inserts the blog and its first event; `false` when the id exists already (nothing changes then). */
+    async insert(blog: NewBlog): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const inserted = await tx
+          .insert(blogs)
+          .values({
+            blogId: blog.blogId,
+            instanceId: blog.instanceId,
+            status: blog.status,
+            seq: blog.event.seq,
+            snapshot: blog.snapshot,
+            machineVersion: blog.machineVersion,
+            view: blog.view,
+            createdAt: blog.createdAt,
+            updatedAt: blog.createdAt,
+          })
+          .onConflictDoNothing()
+          .returning({ blogId: blogs.blogId });
+        if (inserted.length === 0) return false;
+        await tx
+          .insert(outbox)
+          .values({ blogId: blog.blogId, instanceId: blog.instanceId, seq: blog.event.seq, payload: blog.event.payload });
+        return true;
+      });
+    },
+
+    /**
+     * Commits many actors' transitions in one transaction and two statements. Returns the ids whose
+     * version had moved (another writer won): their writes and events are not applied.
+     */
+    async commit(writes: BlogWrite[]): Promise<Set<string>> {
+      if (writes.length === 0) return new Set();
+      const rows = writes.map((w) => ({
+        blog_id: w.blogId,
+        expected: w.expectedVersion,
+        status: w.status,
+        seq: w.seq,
+        snapshot: w.snapshot,
+        machine_version: w.machineVersion,
+        view: w.view,
+        wake_at: w.wakeAt?.toISOString() ?? null,
+      }));
+      return db.transaction(async (tx) => {
+        const updated = rowsOf<{ blog_id: string }>(
+          await tx.execute(sql`
+            update blogs b set status = v.status, seq = v.seq, snapshot = v.snapshot, view = v.view,
+              machine_version = v.machine_version, wake_at = v.wake_at, version = b.version + 1, updated_at = now()
+            from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(blog_id text, expected int, status text,
+              seq int, snapshot jsonb, machine_version int, view jsonb, wake_at timestamptz)
+            where b.blog_id = v.blog_id and b.version = v.expected
+            returning b.blog_id`),
+        );
+        const applied = new Set(updated.map((r) => r.blog_id));
+        const events = writes
+          .filter((w) => applied.has(w.blogId))
+          .flatMap((w) => w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })));
+        if (events.length > 0) {
+          await tx.execute(sql`
+            insert into outbox (blog_id, instance_id, seq, payload)
+            select blog_id, instance_id, seq, payload
+            from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as e(blog_id text, instance_id text, seq int, payload jsonb)
+            on conflict (blog_id, seq) do nothing`);
+        }
+        return new Set(writes.map((w) => w.blogId).filter((id) => !applied.has(id)));
+      });
+    },
+
+    async get(blogId: string): Promise<BlogRow | undefined> {
+      const [row] = await db.select().from(blogs).where(eq(blogs.blogId, blogId)).limit(1);
+      return row;
+    },
+
+    /** Newest first, keyset-paged on (createdAt, blogId). */
+    async list(q: ListQuery): Promise<BlogRow[]> {
+      const conditions = [
+        q.instanceId ? eq(blogs.instanceId, q.instanceId) : undefined,
+        q.status ? eq(blogs.status, q.status) : undefined,
+        q.cursor
+          ? or(
+              lt(blogs.createdAt, q.cursor.createdAt),
+              and(eq(blogs.createdAt, q.cursor.createdAt), lt(blogs.blogId, q.cursor.blogId)),
+            )
+          : undefined,
+      ];
+      return db
+        .select()
+        .from(blogs)
+        .where(and(...conditions))
+        .orderBy(desc(blogs.createdAt), desc(blogs.blogId))
+        .limit(q.limit);
+    },
+
+    /** Blogs that still have work or a timer: what a starting process rehydrates. */
+    async loadActive(): Promise<BlogRow[]> {
+      return db
+        .select()
+        .from(blogs)
+        .where(and(inArray(blogs.status, ACTIVE), isNull(blogs.quarantinedAt)))
+        .orderBy(blogs.createdAt);
+    },
+
+    /** Marks a blog whose snapshot cannot be restored; it stays visible, and is never loaded again. */
+    async quarantine(blogId: string, reason: string): Promise<void> {
+      await db
+        .update(blogs)
+        .set({ quarantinedAt: new Date(), quarantineReason: reason.slice(0, 2000) })
+        .where(eq(blogs.blogId, blogId));
+    },
+  };
+}
+
+/** The blog repository's interface. */
+export type BlogRepo = ReturnType<typeof createBlogRepo>;

@@ -1,0 +1,54 @@
+/** Drizzle schema: one row per blog, and the outbox of status events. `drizzle/` is generated from it. */
+import { sql } from 'drizzle-orm';
+import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+/** One row per blog: its actor's latest persisted snapshot and the fields the API reads. */
+export const blogs = pgTable(
+  'blogs',
+  {
+    blogId: text('blog_id').primaryKey(),
+    instanceId: text('instance_id').notNull(),
+    status: text('status').notNull(),
+    /** Status changes so far; the `seq` of the latest event. */
+    seq: integer('seq').notNull().default(0),
+    /** Optimistic concurrency: every write names the version it read. */
+    version: integer('version').notNull().default(0),
+    snapshot: jsonb('snapshot').notNull(),
+    machineVersion: integer('machine_version').notNull(),
+    /** The public fields (ideas, idea, post, error), as the API shows them. */
+    view: jsonb('view').notNull().default(sql`'{}'::jsonb`),
+    /** When a timer of this blog fires next (selection timeout, retry backoff). */
+    wakeAt: timestamp('wake_at', { withTimezone: true, mode: 'date' }),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true, mode: 'date' }),
+    quarantinedAt: timestamp('quarantined_at', { withTimezone: true, mode: 'date' }),
+    quarantineReason: text('quarantine_reason'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('blogs_store_created_idx').on(t.instanceId, t.createdAt.desc(), t.blogId.desc()),
+    index('blogs_created_idx').on(t.createdAt.desc(), t.blogId.desc()),
+    index('blogs_active_idx')
+      .on(t.status)
+      .where(sql`status not in ('DONE', 'CANCELLED', 'FAILED') and quarantined_at is null`),
+  ],
+);
+
+/** Status events, written in the same transaction as the status change, relayed to the bus in `seq` order. */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    blogId: text('blog_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    seq: integer('seq').notNull(),
+    payload: jsonb('payload').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    uniqueIndex('outbox_blog_seq_idx').on(t.blogId, t.seq),
+    index('outbox_unpublished_idx').on(t.id).where(sql`published_at is null`),
+  ],
+);

@@ -1,0 +1,51 @@
+/** `/api/blogs` routes: thin adapters from HTTP to the intake. */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { CommandError } from '../errors';
+import { idSchema, type CommandName } from '../intake/command.schema';
+import type { HttpDeps } from './server';
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
+  const wanted = Buffer.from(token);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+function param(value: unknown, name: string): string {
+  const parsed = idSchema.safeParse(value);
+  if (!parsed.success) throw new CommandError('INVALID_PAYLOAD', `${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
+
+function optionalParam(value: unknown, name: string): string | undefined {
+  return value === undefined || value === '' ? undefined : param(value, name);
+}
+
+/** Registers the blog API on `app`. */
+export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    if (!deps.apiToken || !req.url.startsWith('/api')) return;
+    if (!tokenMatches(req.headers.authorization, deps.apiToken)) {
+      throw new CommandError('UNAUTHORIZED', 'a valid Authorization: Bearer <token> header is required');
+    }
+  });
+
+  app.get<{ Params: { blogId: string }; Querystring: { instanceId?: string } }>('/api/blogs/:blogId', async (req) =>
+    deps.intake.get(param(req.params.blogId, 'blogId'), optionalParam(req.query.instanceId, 'instanceId')),
+  );
+
+  app.post('/api/blogs', async (req, reply) => {
+    const { blog } = await deps.intake.apply('create', req.body);
+    return reply.status(202).send(blog);
+  });
+
+  for (const name of ['select', 'cancel', 'retry'] as const satisfies CommandName[]) {
+    app.post<{ Params: { blogId: string } }>(`/api/blogs/:blogId/${name}`, async (req, reply) => {
+      const body = req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
+      const blogId = param(req.params.blogId, 'blogId');
+      const command = name === 'select' ? { ...body, blogId } : { blogId, instanceId: body.instanceId };
+      const { blog } = await deps.intake.apply(name, command);
+      return reply.status(202).send(blog);
+    });
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Command intake: the one path every command takes, from NATS or HTTP. It validates the body, authorizes by
+ * store, checks the blog's status, applies the command through the supervisor, and resolves once the effect
+ * is committed (so a caller may acknowledge). Errors are `CommandError`s with the contract's codes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import type { BlogSettings } from '../../machines/blog.types';
+import { viewOfRow, type BlogView } from '../runtime/blog.view';
+import type { BlogRepo } from '../db/blog.repo';
+import { CommandError } from '../errors';
+import type { LiveBlog, Supervisor } from '../runtime/supervisor';
+import {
+  blogRefSchema,
+  createSchema,
+  describeIssues,
+  selectSchema,
+  type CommandName,
+  type CreateCommand,
+} from './command.schema';
+
+/** What the intake needs. */
+export interface IntakeDeps {
+  supervisor: Supervisor;
+  repo: BlogRepo;
+  settings: BlogSettings;
+  now?: () => number;
+}
+
+/** The outcome of an applied command. */
+export interface CommandResult {
+  blog: BlogView;
+  /** False when the command changed nothing (a create for an existing blogId). */
+  applied: boolean;
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new CommandError('INVALID_PAYLOAD', describeIssues(result.error));
+  return result.data;
+}
+
+/** Creates the intake. */
+export function createIntake(deps: IntakeDeps) {
+  const now = deps.now ?? Date.now;
+
+  async function view(blogId: string): Promise<BlogView> {
+    const row = await deps.repo.get(blogId);
+    if (!row) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+    return viewOfRow(row);
+  }
+
+  async function loadOwned(blogId: string, instanceId: string): Promise<LiveBlog> {
+    const entry = await deps.supervisor.load(blogId);
+    // Another store's blog answers exactly like a missing one: stores never learn of each other.
+    if (!entry || entry.instanceId !== instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+    return entry;
+  }
+
+  async function create(body: unknown): Promise<CommandResult> {
+    const c: CreateCommand = parse(createSchema, body);
+    const blogId = c.blogId ?? randomUUID();
+    const existing = await deps.repo.get(blogId);
+    if (existing) {
+      if (existing.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+      return { blog: viewOfRow(existing), applied: false };
+    }
+    const request = {
+      keywords: c.keywords ?? [],
+      ...(c.topic !== undefined ? { topic: c.topic } : {}),
+      ...(c.idea ? { idea: { title: c.idea.title, summary: c.idea.summary ?? '' } } : {}),
+      ...(c.language !== undefined ? { language: c.language } : {}),
+      ...(c.tone !== undefined ? { tone: c.tone } : {}),
+      ...(c.authorMemberId !== undefined ? { authorMemberId: c.authorMemberId } : {}),
+    };
+    const { created } = await deps.supervisor.create({ blogId, instanceId: c.instanceId, request, settings: deps.settings });
+    const blog = await view(blogId);
+    if (blog.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+    return { blog, applied: created };
+  }
+
+  async function select(body: unknown): Promise<CommandResult> {
+    const c = parse(selectSchema, body);
+    const entry = await loadOwned(c.blogId, c.instanceId);
+    if (entry.status !== 'AWAITING_SELECTION') {
+      throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status}, not AWAITING_SELECTION`);
+    }
+    const ideas = entry.actor.getSnapshot().context.ideas ?? [];
+    if (c.ideaIndex < 0 || c.ideaIndex >= ideas.length) {
+      throw new CommandError('INVALID_SELECTION', `ideaIndex ${c.ideaIndex} is not between 0 and ${ideas.length - 1}`);
+    }
+    await deps.supervisor.send(entry, { type: 'SELECT', ideaIndex: c.ideaIndex, at: now() });
+    return { blog: await view(c.blogId), applied: true };
+  }
+
+  async function cancel(body: unknown): Promise<CommandResult> {
+    const c = parse(blogRefSchema, body);
+    const entry = await loadOwned(c.blogId, c.instanceId);
+    if (entry.status === 'DONE' || entry.status === 'CANCELLED') {
+      throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status} and cannot be cancelled`);
+    }
+    await deps.supervisor.send(entry, { type: 'CANCEL', at: now() });
+    return { blog: await view(c.blogId), applied: true };
+  }
+
+  async function retry(body: unknown): Promise<CommandResult> {
+    const c = parse(blogRefSchema, body);
+    const entry = await loadOwned(c.blogId, c.instanceId);
+    if (entry.status !== 'FAILED') {
+      throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status}; only a FAILED blog can be retried`);
+    }
+    await deps.supervisor.send(entry, { type: 'RETRY', at: now() });
+    return { blog: await view(c.blogId), applied: true };
+  }
+
+  const handlers: Record<CommandName, (body: unknown) => Promise<CommandResult>> = { create, select, cancel, retry };
+
+  return {
+    /** Applies one command; throws `CommandError` when it cannot be applied. */
+    apply: (name: CommandName, body: unknown) => handlers[name](body),
+    /** A blog as its store sees it; `NOT_FOUND` for unknown blogs and other stores' blogs. */
+    async get(blogId: string, instanceId: string | undefined): Promise<BlogView> {
+      const blog = await view(blogId);
+      if (instanceId !== undefined && blog.instanceId !== instanceId) {
+        throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+      }
+      return blog;
+    },
+  };
+}
+
+/** The intake's interface. */
+export type Intake = ReturnType<typeof createIntake>;

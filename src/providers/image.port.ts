@@ -1,0 +1,16 @@
+import type { Article, HeaderImage } from '../../machines/blog.types';
+
+/** What an image maker is asked to do. */
+export interface ImageCall {
+  blogId: string;
+  instanceId: string;
+  article: Article;
+  attempt: number;
+  signal: AbortSignal;
+}
+
+/** Makes the header image (Replicate, or the local renderer). Must be safe to call again for the same blog. */
+export interface ImageMaker {
+  readonly name: string;
+  createHeaderImage(call: ImageCall): Promise<HeaderImage>;
+}

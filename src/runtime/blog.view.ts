@@ -1,0 +1,81 @@
+/** What the outside world sees of a blog: derived from its machine snapshot, never stored twice by hand. */
+import type { BlogContext } from '../../machines/blog.machine';
+import type { BlogStatus, Idea, PublishedPost, BlogFailure } from '../../machines/blog.types';
+import type { BlogRow } from '../db/blog.repo';
+
+/** The public fields a snapshot contributes to the API and to events. */
+export interface BlogPublicFields {
+  ideas?: Idea[];
+  idea?: Idea;
+  post?: PublishedPost;
+  error?: BlogFailure;
+}
+
+/** A blog as the HTTP API returns it. */
+export interface BlogView extends BlogPublicFields {
+  blogId: string;
+  instanceId: string;
+  status: BlogStatus;
+  seq: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The status of a machine state value: its top-level key. */
+export function statusOf(value: unknown): BlogStatus {
+  return (typeof value === 'string' ? value : Object.keys(value as object)[0]) as BlogStatus;
+}
+
+/** Public fields of a blog in `status`, as the contract says which come with which status. */
+export function publicFields(status: BlogStatus, context: BlogContext): BlogPublicFields {
+  return {
+    ...(context.ideas ? { ideas: context.ideas } : {}),
+    ...(context.idea && status !== 'PENDING' ? { idea: context.idea } : {}),
+    ...(status === 'DONE' && context.post ? { post: context.post } : {}),
+    ...(status === 'FAILED' && context.error ? { error: context.error } : {}),
+  };
+}
+
+/** The payload of `<prefix>.events.<instanceId>.<blogId>` for one status change. */
+export function eventPayload(
+  context: BlogContext,
+  status: BlogStatus,
+  previousStatus: BlogStatus | null,
+  seq: number,
+  at: Date,
+): Record<string, unknown> {
+  const fields = publicFields(status, context);
+  return {
+    blogId: context.blogId,
+    instanceId: context.instanceId,
+    status,
+    previousStatus,
+    seq,
+    at: at.toISOString(),
+    ...(status === 'AWAITING_SELECTION' && fields.ideas ? { ideas: fields.ideas } : {}),
+    ...(fields.idea ? { idea: fields.idea } : {}),
+    ...(fields.post ? { post: fields.post } : {}),
+    ...(fields.error ? { error: fields.error } : {}),
+  };
+}
+
+/** When the blog's next durable timer fires, if it waits on one. */
+export function wakeAtOf(status: BlogStatus, value: unknown, context: BlogContext): Date | null {
+  if (status === 'AWAITING_SELECTION' && context.selectionDeadline) return new Date(context.selectionDeadline);
+  const sub = typeof value === 'object' && value ? (value as Record<string, unknown>)[status] : undefined;
+  if (sub === 'backoff' && context.retryAt) return new Date(context.retryAt);
+  return null;
+}
+
+/** The API's view of a stored row. */
+export function viewOfRow(row: BlogRow): BlogView {
+  return {
+    blogId: row.blogId,
+    instanceId: row.instanceId,
+    status: row.status as BlogStatus,
+    seq: row.seq,
+    ...(row.view as BlogPublicFields),
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}

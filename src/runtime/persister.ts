@@ -1,0 +1,130 @@
+/**
+ * Write-behind of actor transitions. Transitions of many actors that arrive while a commit is in flight are
+ * coalesced (latest snapshot per blog, every event kept in order) and committed together in one transaction:
+ * that is what lets the runtime go beyond one row UPDATE per transition. A failed commit (database down) is
+ * retried with backoff; nothing is dropped.
+ */
+import type { BlogRepo, BlogWrite, OutboxEvent } from '../db/blog.repo';
+
+/** A transition to persist; the persister fills in the version fence. */
+export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events'>;
+
+interface Entry {
+  write: PendingWrite;
+  events: OutboxEvent[];
+  waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/** Callbacks of the persister. */
+export interface PersisterHooks {
+  /** Another writer moved the row: this process must drop the actor. */
+  onConflict(blogId: string): void;
+  /** A commit failed and will be retried. */
+  onRetry(error: unknown, attempt: number): void;
+  /** A batch was committed. */
+  onCommit?(size: number, ms: number): void;
+}
+
+const MAX_BATCH = 500;
+
+/** Creates the persister over `repo`. */
+export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
+  const versions = new Map<string, number>();
+  let pending = new Map<string, Entry>();
+  let inFlight: Promise<void> | undefined;
+  let failures = 0;
+  const idle: Array<() => void> = [];
+
+  /** Adds a newer entry for `blogId`: its snapshot wins, events and waiters queue behind the older ones. */
+  function merge(target: Map<string, Entry>, blogId: string, entry: Entry) {
+    const existing = target.get(blogId);
+    if (!existing) {
+      target.set(blogId, entry);
+      return;
+    }
+    existing.write = entry.write;
+    existing.events.push(...entry.events);
+    existing.waiters.push(...entry.waiters);
+  }
+
+  async function commitBatch(batch: Map<string, Entry>) {
+    const writes: BlogWrite[] = [...batch.entries()].map(([blogId, e]) => ({
+      ...e.write,
+      events: e.events,
+      expectedVersion: versions.get(blogId) ?? 0,
+    }));
+    const started = Date.now();
+    const conflicts = await repo.commit(writes);
+    hooks.onCommit?.(writes.length, Date.now() - started);
+    for (const [blogId, e] of batch) {
+      if (conflicts.has(blogId)) {
+        versions.delete(blogId);
+        e.waiters.forEach((w) => w.reject(new Error(`blog ${blogId} was changed by another writer`)));
+        hooks.onConflict(blogId);
+      } else {
+        versions.set(blogId, (versions.get(blogId) ?? 0) + 1);
+        e.waiters.forEach((w) => w.resolve());
+      }
+    }
+  }
+
+  function pump() {
+    if (inFlight || pending.size === 0) {
+      if (!inFlight && pending.size === 0) idle.splice(0).forEach((f) => f());
+      return;
+    }
+    const batch = new Map<string, Entry>();
+    for (const [blogId, e] of pending) {
+      if (batch.size >= MAX_BATCH) break;
+      batch.set(blogId, e);
+      pending.delete(blogId);
+    }
+    inFlight = commitBatch(batch).then(
+      () => {
+        failures = 0;
+        inFlight = undefined;
+        pump();
+      },
+      (error: unknown) => {
+        failures++;
+        hooks.onRetry(error, failures);
+        const rest = pending;
+        pending = batch;
+        for (const [blogId, e] of rest) merge(pending, blogId, e);
+        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+        setTimeout(() => {
+          inFlight = undefined;
+          pump();
+        }, delay).unref();
+      },
+    );
+  }
+
+  return {
+    /** Starts tracking a blog at the version its row has now. */
+    track(blogId: string, version: number) {
+      versions.set(blogId, version);
+    },
+    /** Stops tracking (the actor was dropped); pending writes still go out. */
+    forget(blogId: string) {
+      if (!pending.has(blogId)) versions.delete(blogId);
+    },
+    /** Queues a transition; resolves when it is committed, rejects if another writer won. */
+    enqueue(write: PendingWrite, events: OutboxEvent[]): Promise<void> {
+      return new Promise((resolve, reject) => {
+        merge(pending, write.blogId, { write, events, waiters: [{ resolve, reject }] });
+        queueMicrotask(pump);
+      });
+    },
+    /** Resolves when everything queued so far is committed. */
+    flush(): Promise<void> {
+      if (!inFlight && pending.size === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
+    },
+    /** Blogs with writes waiting for the next commit. */
+    backlog: () => pending.size,
+  };
+}
+
+/** The persister's interface. */
+export type Persister = ReturnType<typeof createPersister>;

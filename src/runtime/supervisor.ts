@@ -1,0 +1,244 @@
+/**
+ * The supervisor: one live XState actor per working blog. It creates and rehydrates actors, persists every
+ * transition (snapshot, status, seq and outbox event in one transaction, through the persister), hands
+ * commands to the right actor, and lets idle blogs (final, failed) leave memory.
+ */
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { BLOG_MACHINE_VERSION, type BlogContext, type BlogEvent, type BlogInput, type BlogMachine } from '../../machines/blog.machine';
+import { migrateSnapshot } from '../../machines/blog.migrations';
+import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
+import type { BlogRepo, BlogRow } from '../db/blog.repo';
+import { SnapshotError } from '../errors';
+import type { Logger } from '../logger';
+import { eventPayload, publicFields, statusOf, wakeAtOf } from './blog.view';
+import type { Persister } from './persister';
+import type { StoreSlots } from './store.slots';
+
+interface Live {
+  actor: Actor<BlogMachine>;
+  blogId: string;
+  instanceId: string;
+  status: BlogStatus;
+  seq: number;
+  lastSnapshot: unknown;
+  lastJson: string;
+  lastCommit: Promise<void>;
+  unsubscribe: () => void;
+}
+
+/** A status change as the supervisor observed it (for metrics, the demo, the dashboard). */
+export interface StatusChange {
+  blogId: string;
+  instanceId: string;
+  status: BlogStatus;
+  previousStatus: BlogStatus | null;
+  seq: number;
+  context: BlogContext;
+}
+
+/** What the supervisor needs. */
+export interface SupervisorDeps {
+  machine: BlogMachine;
+  repo: BlogRepo;
+  persister: Persister;
+  slots: StoreSlots;
+  log: Logger;
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  onStatusChange?: (change: StatusChange) => void;
+  now?: () => number;
+}
+
+/** Statuses whose actors leave memory once committed: nothing will happen until a command loads them. */
+const PASSIVE: readonly BlogStatus[] = ['DONE', 'CANCELLED', 'FAILED'];
+
+/** Creates the supervisor. */
+export function createSupervisor(deps: SupervisorDeps) {
+  const live = new Map<string, Live>();
+  const loading = new Map<string, Promise<Live | undefined>>();
+  const now = deps.now ?? Date.now;
+
+  function persist(entry: Live, snapshot: { value: unknown; context: BlogContext }) {
+    if (snapshot === entry.lastSnapshot) return;
+    entry.lastSnapshot = snapshot;
+    const persisted = entry.actor.getPersistedSnapshot();
+    const json = JSON.stringify(persisted);
+    if (json === entry.lastJson) return;
+    entry.lastJson = json;
+    const status = statusOf(snapshot.value);
+    const previous = entry.status;
+    const events = [];
+    if (status !== previous) {
+      entry.seq += 1;
+      entry.status = status;
+      events.push({ seq: entry.seq, payload: eventPayload(snapshot.context, status, previous, entry.seq, new Date(now())) });
+      if (!WORKING_STATUSES.includes(status)) deps.slots.release(entry.blogId);
+      deps.onStatusChange?.({ ...entry, status, previousStatus: previous, context: snapshot.context });
+    }
+    const write = {
+      blogId: entry.blogId,
+      instanceId: entry.instanceId,
+      status,
+      seq: entry.seq,
+      snapshot: persisted,
+      machineVersion: BLOG_MACHINE_VERSION,
+      view: publicFields(status, snapshot.context) as Record<string, unknown>,
+      wakeAt: wakeAtOf(status, snapshot.value, snapshot.context),
+    };
+    entry.lastCommit = deps.persister.enqueue(write, events);
+    entry.lastCommit.then(
+      () => {
+        if (PASSIVE.includes(status) && live.get(entry.blogId) === entry && entry.status === status) drop(entry);
+      },
+      () => drop(entry), // another writer owns the row now
+    );
+  }
+
+  function drop(entry: Live) {
+    if (live.get(entry.blogId) === entry) live.delete(entry.blogId);
+    entry.unsubscribe();
+    entry.actor.stop();
+    deps.slots.release(entry.blogId);
+    deps.persister.forget(entry.blogId);
+  }
+
+  function attach(actor: Actor<BlogMachine>, row: { blogId: string; instanceId: string; status: string; seq: number }) {
+    const entry: Live = {
+      actor,
+      blogId: row.blogId,
+      instanceId: row.instanceId,
+      status: row.status as BlogStatus,
+      seq: row.seq,
+      lastSnapshot: undefined,
+      lastJson: JSON.stringify(actor.getPersistedSnapshot()),
+      lastCommit: Promise.resolve(),
+      unsubscribe: () => undefined,
+    };
+    const sub = actor.subscribe({
+      next: (snapshot) => persist(entry, snapshot),
+      error: (err) => {
+        deps.log.error({ blogId: entry.blogId, instanceId: entry.instanceId, err }, 'blog actor crashed; quarantined');
+        void deps.repo.quarantine(entry.blogId, `actor error: ${String(err)}`).catch(() => undefined);
+        drop(entry);
+      },
+    });
+    entry.unsubscribe = () => sub.unsubscribe();
+    live.set(row.blogId, entry);
+    return entry;
+  }
+
+  /** Restores a stored blog; quarantines it (and returns undefined) when its snapshot cannot be restored. */
+  async function restore(row: BlogRow): Promise<Live | undefined> {
+    try {
+      const snapshot = migrateSnapshot(row.snapshot, row.machineVersion, BLOG_MACHINE_VERSION);
+      const actor = createActor(deps.machine, {
+        snapshot: snapshot as never,
+        input: undefined as never,
+        ...(deps.inspect ? { inspect: deps.inspect } : {}),
+      });
+      if (actor.getSnapshot().status === 'error') throw new SnapshotError('the snapshot restores to an error state');
+      deps.persister.track(row.blogId, row.version);
+      if (WORKING_STATUSES.includes(row.status as BlogStatus)) deps.slots.hold(row.instanceId, row.blogId);
+      const entry = attach(actor, row);
+      actor.start();
+      return entry;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      deps.log.error({ blogId: row.blogId, instanceId: row.instanceId, err }, 'snapshot cannot be restored; quarantined');
+      live.delete(row.blogId);
+      await deps.repo.quarantine(row.blogId, reason);
+      return undefined;
+    }
+  }
+
+  return {
+    /** Creates and starts a blog; `created: false` (and nothing changes) when the id exists already. */
+    async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean }> {
+      const actor = createActor(deps.machine, { input, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
+      const context = actor.getSnapshot().context;
+      const created = await deps.repo.insert({
+        blogId: input.blogId,
+        instanceId: input.instanceId,
+        status: 'PENDING',
+        snapshot: actor.getPersistedSnapshot(),
+        machineVersion: BLOG_MACHINE_VERSION,
+        view: {},
+        event: { seq: 1, payload: eventPayload(context, 'PENDING', null, 1, createdAt) },
+        createdAt,
+      });
+      if (!created || live.has(input.blogId)) return { created: false };
+      deps.persister.track(input.blogId, 0);
+      attach(actor, { ...input, status: 'PENDING', seq: 1 });
+      deps.onStatusChange?.({ ...input, status: 'PENDING', previousStatus: null, seq: 1, context });
+      actor.start();
+      return { created: true };
+    },
+
+    /** Rehydrates every blog that still has work or a timer, interleaving stores so none starts first. */
+    async rehydrate(): Promise<{ restored: number; quarantined: number }> {
+      const rows = await deps.repo.loadActive();
+      let restored = 0;
+      for (const row of interleaveByStore(rows)) {
+        if (live.has(row.blogId)) continue;
+        if (await restore(row)) restored++;
+      }
+      return { restored, quarantined: rows.length - restored };
+    },
+
+    /** The live actor of a blog, loading it from the database when it was passivated. */
+    async load(blogId: string): Promise<Live | undefined> {
+      const existing = live.get(blogId);
+      if (existing) return existing;
+      const pending = loading.get(blogId);
+      if (pending) return pending;
+      const promise = (async () => {
+        const row = await deps.repo.get(blogId);
+        if (!row || row.quarantinedAt) return undefined;
+        return live.get(blogId) ?? (await restore(row));
+      })().finally(() => loading.delete(blogId));
+      loading.set(blogId, promise);
+      return promise;
+    },
+
+    /** Sends an event to a loaded blog; resolves once the transition it caused is committed. */
+    async send(entry: Live, event: BlogEvent): Promise<void> {
+      entry.actor.send(event);
+      await entry.lastCommit;
+    },
+
+    /** Waits until every transition observed so far is committed. */
+    flush: () => deps.persister.flush(),
+
+    /** Stops every actor without persisting the stop: in-flight work is re-run after a restore. */
+    async stopAll(): Promise<void> {
+      await deps.persister.flush();
+      for (const entry of [...live.values()]) drop(entry);
+      await deps.persister.flush();
+    },
+
+    /** Live actors now. */
+    size: () => live.size,
+  };
+}
+
+/** Orders rows round-robin across stores, keeping each store's own order. */
+export function interleaveByStore<T extends { instanceId: string }>(rows: T[]): T[] {
+  const queues = new Map<string, T[]>();
+  for (const row of rows) {
+    const q = queues.get(row.instanceId) ?? [];
+    q.push(row);
+    queues.set(row.instanceId, q);
+  }
+  const out: T[] = [];
+  while (queues.size > 0) {
+    for (const [store, q] of queues) {
+      out.push(q.shift()!);
+      if (q.length === 0) queues.delete(store);
+    }
+  }
+  return out;
+}
+
+/** The supervisor's interface. */
+export type Supervisor = ReturnType<typeof createSupervisor>;
+/** A live blog actor held by the supervisor. */
+export type LiveBlog = Live;
