@@ -66,9 +66,7 @@ export interface BlogInput {
 
 /** Events from outside; `at` is when the command was accepted. */
 export type BlogEvent =
-  | { type: 'SELECT'; ideaIndex: number; at: number }
-  | { type: 'CANCEL'; at: number }
-  | { type: 'RETRY'; at: number };
+  { type: 'SELECT'; ideaIndex: number; at: number } | { type: 'CANCEL'; at: number } | { type: 'RETRY'; at: number };
 
 /** Emitted when an event was understood but could not be applied. */
 export interface BlogRejection {
@@ -130,7 +128,12 @@ const admitting = {
 
 /** A retryable failure waits here until `retryAt`, then runs the stage again. */
 const backoff = {
-  invoke: { id: 'backoff', src: 'wait', input: ({ context }: { context: BlogContext }) => ({ until: context.retryAt ?? 0 }), onDone: 'running' },
+  invoke: {
+    id: 'backoff',
+    src: 'wait',
+    input: ({ context }: { context: BlogContext }) => ({ until: context.retryAt ?? 0 }),
+    onDone: 'running',
+  },
 } as const;
 
 export const blogMachine = setup({
@@ -264,10 +267,7 @@ export const blogMachine = setup({
     },
     GENERATING_CONTENT: {
       initial: 'admitting',
-      entry: [
-        'resetAttempts',
-        assign(({ context }) => ({ idea: context.idea ?? context.request.idea })),
-      ],
+      entry: ['resetAttempts', assign(({ context }) => ({ idea: context.idea ?? context.request.idea }))],
       states: {
         admitting,
         running: {
@@ -275,7 +275,10 @@ export const blogMachine = setup({
             id: 'article',
             src: 'article',
             input: stageInput,
-            onDone: { target: '#blog.GENERATING_IMAGE', actions: assign({ article: ({ event }) => event.output.result }) },
+            onDone: {
+              target: '#blog.GENERATING_IMAGE',
+              actions: assign({ article: ({ event }) => event.output.result }),
+            },
             onError: [
               { guard: 'canRetry', target: 'backoff', actions: 'scheduleRetry' },
               { target: '#blog.FAILED', actions: { type: 'fail', params: 'GENERATING_CONTENT' } },
@@ -328,7 +331,11 @@ export const blogMachine = setup({
     FAILED: {
       on: {
         RETRY: [
-          { guard: { type: 'failedAt', params: 'GENERATING_IDEAS' }, target: 'GENERATING_IDEAS', actions: 'clearError' },
+          {
+            guard: { type: 'failedAt', params: 'GENERATING_IDEAS' },
+            target: 'GENERATING_IDEAS',
+            actions: 'clearError',
+          },
           {
             guard: { type: 'failedAt', params: 'AWAITING_SELECTION' },
             target: 'AWAITING_SELECTION',
@@ -337,8 +344,16 @@ export const blogMachine = setup({
               assign(({ context, event }) => ({ selectionDeadline: event.at + context.settings.selectionTimeoutMs })),
             ],
           },
-          { guard: { type: 'failedAt', params: 'GENERATING_CONTENT' }, target: 'GENERATING_CONTENT', actions: 'clearError' },
-          { guard: { type: 'failedAt', params: 'GENERATING_IMAGE' }, target: 'GENERATING_IMAGE', actions: 'clearError' },
+          {
+            guard: { type: 'failedAt', params: 'GENERATING_CONTENT' },
+            target: 'GENERATING_CONTENT',
+            actions: 'clearError',
+          },
+          {
+            guard: { type: 'failedAt', params: 'GENERATING_IMAGE' },
+            target: 'GENERATING_IMAGE',
+            actions: 'clearError',
+          },
           { guard: { type: 'failedAt', params: 'PUBLISHING' }, target: 'PUBLISHING', actions: 'clearError' },
         ],
       },

@@ -26,7 +26,8 @@ export const WORKING_STATUSES: readonly BlogStatus[] = [
 export const FINAL_STATUSES: readonly BlogStatus[] = ['DONE', 'CANCELLED'];
 
 /** Stages that can fail; `AWAITING_SELECTION` fails only by timing out. */
-export type Stage = 'GENERATING_IDEAS' | 'AWAITING_SELECTION' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';
+export type Stage =
+  'GENERATING_IDEAS' | 'AWAITING_SELECTION' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';
 
 /** A post idea: proposed by the ideas stage or given at creation. */
 export interface Idea {

@@ -12,7 +12,12 @@ const ms = int(1);
 const optionalUrl = z.string().url().optional();
 const csvUrls = z
   .string()
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().min(1)).min(1));
 
 const schema = z.object({

@@ -33,7 +33,8 @@ export function describeFailure(error: unknown, at: number): StageError {
       ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
     };
   }
-  if (error instanceof InkwellError) return { code: error.code, message: error.message, retryable: error.retryable, at };
+  if (error instanceof InkwellError)
+    return { code: error.code, message: error.message, retryable: error.retryable, at };
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'INTERNAL', message, retryable: true, at };
 }
@@ -78,7 +79,8 @@ export function createBlogActors(deps: BlogActorDeps) {
       } catch (error) {
         const failure = describeFailure(error, now());
         deps.onCall?.(name, 'error', failure);
-        return Promise.reject(failure);
+        // An Error for the stack trace, carrying the plain fields the machine reads (it keeps only those).
+        throw Object.assign(new Error(failure.message), failure);
       }
     });
   }

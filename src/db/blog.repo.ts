@@ -46,7 +46,14 @@ export interface ListQuery {
   cursor?: { createdAt: Date; blogId: string };
 }
 
-const ACTIVE = ['PENDING', 'GENERATING_IDEAS', 'AWAITING_SELECTION', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING'];
+const ACTIVE = [
+  'PENDING',
+  'GENERATING_IDEAS',
+  'AWAITING_SELECTION',
+  'GENERATING_CONTENT',
+  'GENERATING_IMAGE',
+  'PUBLISHING',
+];
 
 /** Creates the repository over `db`. */
 export function createBlogRepo(db: Db) {
@@ -72,7 +79,12 @@ export function createBlogRepo(db: Db) {
         if (inserted.length === 0) return false;
         await tx
           .insert(outbox)
-          .values({ blogId: blog.blogId, instanceId: blog.instanceId, seq: blog.event.seq, payload: blog.event.payload });
+          .values({
+            blogId: blog.blogId,
+            instanceId: blog.instanceId,
+            seq: blog.event.seq,
+            payload: blog.event.payload,
+          });
         return true;
       });
     },
@@ -106,7 +118,9 @@ export function createBlogRepo(db: Db) {
         const applied = new Set(updated.map((r) => r.blog_id));
         const events = writes
           .filter((w) => applied.has(w.blogId))
-          .flatMap((w) => w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })));
+          .flatMap((w) =>
+            w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
+          );
         if (events.length > 0) {
           await tx.execute(sql`
             insert into outbox (blog_id, instance_id, seq, payload)

@@ -16,7 +16,9 @@ export const blogs = pgTable(
     snapshot: jsonb('snapshot').notNull(),
     machineVersion: integer('machine_version').notNull(),
     /** The public fields (ideas, idea, post, error), as the API shows them. */
-    view: jsonb('view').notNull().default(sql`'{}'::jsonb`),
+    view: jsonb('view')
+      .notNull()
+      .default(sql`'{}'::jsonb`),
     /** When a timer of this blog fires next (selection timeout, retry backoff). */
     wakeAt: timestamp('wake_at', { withTimezone: true, mode: 'date' }),
     leaseOwner: text('lease_owner'),
@@ -49,6 +51,8 @@ export const outbox = pgTable(
   },
   (t) => [
     uniqueIndex('outbox_blog_seq_idx').on(t.blogId, t.seq),
-    index('outbox_unpublished_idx').on(t.id).where(sql`published_at is null`),
+    index('outbox_unpublished_idx')
+      .on(t.id)
+      .where(sql`published_at is null`),
   ],
 );

@@ -13,7 +13,8 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 function param(value: unknown, name: string): string {
   const parsed = idSchema.safeParse(value);
-  if (!parsed.success) throw new CommandError('INVALID_PAYLOAD', `${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    throw new CommandError('INVALID_PAYLOAD', `${name}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return parsed.data;
 }
 

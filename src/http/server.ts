@@ -36,13 +36,17 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     }
     if (err.statusCode && err.statusCode < 500) {
       // Fastify's own: bad JSON, body too large, unsupported media type.
-      return reply.status(err.statusCode === 413 ? 413 : 400).send({ error: { code: 'INVALID_PAYLOAD', message: err.message } });
+      return reply
+        .status(err.statusCode === 413 ? 413 : 400)
+        .send({ error: { code: 'INVALID_PAYLOAD', message: err.message } });
     }
     deps.log.error({ err }, 'http request failed');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
   app.get('/healthz', async (_req, reply) => {

@@ -14,7 +14,10 @@ export const createSchema = z
     blogId: idSchema.optional(),
     instanceId: idSchema,
     topic: short(500).optional(),
-    idea: z.object({ title: short(200), summary: z.string().trim().max(2000).optional() }).strict().optional(),
+    idea: z
+      .object({ title: short(200), summary: z.string().trim().max(2000).optional() })
+      .strict()
+      .optional(),
     keywords: z.array(short(100)).max(20).optional(),
     language: short(35).optional(),
     tone: short(100).optional(),

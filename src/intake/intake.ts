@@ -73,7 +73,12 @@ export function createIntake(deps: IntakeDeps) {
       ...(c.tone !== undefined ? { tone: c.tone } : {}),
       ...(c.authorMemberId !== undefined ? { authorMemberId: c.authorMemberId } : {}),
     };
-    const { created } = await deps.supervisor.create({ blogId, instanceId: c.instanceId, request, settings: deps.settings });
+    const { created } = await deps.supervisor.create({
+      blogId,
+      instanceId: c.instanceId,
+      request,
+      settings: deps.settings,
+    });
     const blog = await view(blogId);
     if (blog.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
     return { blog, applied: created };

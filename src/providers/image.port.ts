@@ -1,9 +1,10 @@
-import type { Article, HeaderImage } from '../../machines/blog.types';
+import type { Article, BlogRequest, HeaderImage } from '../../machines/blog.types';
 
 /** What an image maker is asked to do. */
 export interface ImageCall {
   blogId: string;
   instanceId: string;
+  request: BlogRequest;
   article: Article;
   attempt: number;
   signal: AbortSignal;

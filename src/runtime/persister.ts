@@ -83,7 +83,8 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
       () => {
         failures = 0;
         inFlight = undefined;
-        pump();
+        // Yield first: lets other actors run and queue their transitions, so the next commit carries more.
+        setImmediate(pump);
       },
       (error: unknown) => {
         failures++;
@@ -113,7 +114,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     enqueue(write: PendingWrite, events: OutboxEvent[]): Promise<void> {
       return new Promise((resolve, reject) => {
         merge(pending, write.blogId, { write, events, waiters: [{ resolve, reject }] });
-        queueMicrotask(pump);
+        setImmediate(pump);
       });
     },
     /** Resolves when everything queued so far is committed. */

@@ -46,13 +46,15 @@ export function createRuntime(deps: RuntimeDeps) {
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
+    onCommit: (size, ms) => log.debug({ size, ms }, 'committed transitions'),
   });
   const actors = createBlogActors({
     ...deps.providers,
     slots,
     onCall: (stage, phase, error) => {
       inFlight += phase === 'start' ? 1 : -1;
-      if (error) log.warn({ stage, code: error.code, retryable: error.retryable }, `stage ${stage} failed: ${error.message}`);
+      if (error)
+        log.warn({ stage, code: error.code, retryable: error.retryable }, `stage ${stage} failed: ${error.message}`);
     },
   });
   const supervisor = createSupervisor({
@@ -96,7 +98,10 @@ export function createRuntime(deps: RuntimeDeps) {
       log.info({ restored, quarantined, ms: Date.now() - started }, 'rehydrated working blogs');
       if (!listen) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
-        log.warn({ host: config.HOST }, 'INKWELL_API_TOKEN is not set and HTTP is bound beyond loopback: the API is open');
+        log.warn(
+          { host: config.HOST },
+          'INKWELL_API_TOKEN is not set and HTTP is bound beyond loopback: the API is open',
+        );
       }
       await http.listen({ port: config.PORT, host: config.HOST });
       const port = (http.server.address() as AddressInfo).port;

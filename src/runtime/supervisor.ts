@@ -4,7 +4,13 @@
  * commands to the right actor, and lets idle blogs (final, failed) leave memory.
  */
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { BLOG_MACHINE_VERSION, type BlogContext, type BlogEvent, type BlogInput, type BlogMachine } from '../../machines/blog.machine';
+import {
+  BLOG_MACHINE_VERSION,
+  type BlogContext,
+  type BlogEvent,
+  type BlogInput,
+  type BlogMachine,
+} from '../../machines/blog.machine';
 import { migrateSnapshot } from '../../machines/blog.migrations';
 import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import type { BlogRepo, BlogRow } from '../db/blog.repo';
@@ -70,7 +76,10 @@ export function createSupervisor(deps: SupervisorDeps) {
     if (status !== previous) {
       entry.seq += 1;
       entry.status = status;
-      events.push({ seq: entry.seq, payload: eventPayload(snapshot.context, status, previous, entry.seq, new Date(now())) });
+      events.push({
+        seq: entry.seq,
+        payload: eventPayload(snapshot.context, status, previous, entry.seq, new Date(now())),
+      });
       if (!WORKING_STATUSES.includes(status)) deps.slots.release(entry.blogId);
       deps.onStatusChange?.({ ...entry, status, previousStatus: previous, context: snapshot.context });
     }
@@ -132,7 +141,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       const snapshot = migrateSnapshot(row.snapshot, row.machineVersion, BLOG_MACHINE_VERSION);
       const actor = createActor(deps.machine, {
         snapshot: snapshot as never,
-        input: undefined as never,
+        input: undefined,
         ...(deps.inspect ? { inspect: deps.inspect } : {}),
       });
       if (actor.getSnapshot().status === 'error') throw new SnapshotError('the snapshot restores to an error state');
@@ -143,7 +152,10 @@ export function createSupervisor(deps: SupervisorDeps) {
       return entry;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      deps.log.error({ blogId: row.blogId, instanceId: row.instanceId, err }, 'snapshot cannot be restored; quarantined');
+      deps.log.error(
+        { blogId: row.blogId, instanceId: row.instanceId, err },
+        'snapshot cannot be restored; quarantined',
+      );
       live.delete(row.blogId);
       await deps.repo.quarantine(row.blogId, reason);
       return undefined;

@@ -1,0 +1,62 @@
+/**
+ * A real runtime process for crash tests: the production composition (config from env, real database, offline
+ * providers, HTTP) with scripted provider behaviour chosen per blog through its keywords, so a test can park
+ * blogs in chosen stages and kill the process there:
+ * - `hold:<stage>` (ideas|article|image|publish): the call hangs while HARNESS_HOLD=1; `publish` hangs AFTER
+ *   the page is written, i.e. the response is lost.
+ * - `fail-once:<stage>`: the first call of that stage in this process fails with a retryable error.
+ * Run with `node --import tsx test/support/runtime.harness.ts`; prints `{"harness":"ready","port":N}`.
+ */
+import { loadConfig } from '../../src/config';
+import { openDatabase } from '../../src/db/open';
+import { StageFailure } from '../../src/errors';
+import { createLogger } from '../../src/logger';
+import { createProviders, type Providers } from '../../src/providers/providers';
+import { createRuntime } from '../../src/runtime/runtime';
+
+const holding = process.env.HARNESS_HOLD === '1';
+const failedOnce = new Set<string>();
+
+function script(keywords: string[], stage: string, blogId: string, signal: AbortSignal): Promise<void> {
+  if (keywords.includes(`fail-once:${stage}`) && !failedOnce.has(`${blogId}:${stage}`)) {
+    failedOnce.add(`${blogId}:${stage}`);
+    return Promise.reject(new StageFailure('SCRIPTED', `scripted ${stage} failure`, true));
+  }
+  if (holding && keywords.includes(`hold:${stage}`)) {
+    return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
+  }
+  return Promise.resolve();
+}
+
+function scripted(p: Providers): Providers {
+  return {
+    writer: {
+      name: 'scripted',
+      generateIdeas: async (c) => (await script(c.request.keywords, 'ideas', c.blogId, c.signal), p.writer.generateIdeas(c)),
+      generateArticle: async (c) => (await script(c.request.keywords, 'article', c.blogId, c.signal), p.writer.generateArticle(c)),
+    },
+    images: {
+      name: 'scripted',
+      createHeaderImage: async (c) => (await script(c.request.keywords, 'image', c.blogId, c.signal), p.images.createHeaderImage(c)),
+    },
+    publisher: {
+      name: 'scripted',
+      publish: async (c) => {
+        const post = await p.publisher.publish(c);
+        await script(c.request.keywords, 'publish', c.blogId, c.signal);
+        return post;
+      },
+    },
+  };
+}
+
+const config = loadConfig();
+const log = createLogger(config.INKWELL_LOG_LEVEL, config.INKWELL_NODE_ID);
+const database = await openDatabase(config, log);
+const providers = scripted(createProviders(config, log));
+const runtime = createRuntime({ config, log, database, providers, drainGraceMs: 1000 });
+const { port } = await runtime.start();
+process.stdout.write(`${JSON.stringify({ harness: 'ready', port })}\n`);
+const stop = () => void runtime.stop().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
