@@ -11,7 +11,8 @@
  *   up to `settings.maxAttempts`, then the blog is FAILED.
  * - deadline: an absolute time (ms since epoch) kept in context. Timers are invoked `wait`
  *   actors whose input is that deadline, so they survive persistence and restore
- *   (XState does not restore `after` timers).
+ *   (XState does not restore `after` timers). Deadlines are computed from the `at` that stage
+ *   actors and commands carry: the machine never reads a clock, so it replays deterministically.
  *
  * Pure: no I/O and no vendor names. Every side effect is a named actor the runtime provides:
  * `admission`, `ideas`, `article`, `image`, `publish`, `wait`.
@@ -238,6 +239,7 @@ export const blogMachine = setup({
       },
     },
     AWAITING_SELECTION: {
+      entry: 'resetAttempts',
       invoke: {
         id: 'selectionTimeout',
         src: 'wait',
@@ -358,7 +360,7 @@ export const blogMachine = setup({
         ],
       },
     },
-    DONE: { type: 'final' },
+    DONE: { type: 'final', entry: 'resetAttempts' },
     CANCELLED: { type: 'final' },
   },
 });

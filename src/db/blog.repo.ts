@@ -77,14 +77,12 @@ export function createBlogRepo(db: Db) {
           .onConflictDoNothing()
           .returning({ blogId: blogs.blogId });
         if (inserted.length === 0) return false;
-        await tx
-          .insert(outbox)
-          .values({
-            blogId: blog.blogId,
-            instanceId: blog.instanceId,
-            seq: blog.event.seq,
-            payload: blog.event.payload,
-          });
+        await tx.insert(outbox).values({
+          blogId: blog.blogId,
+          instanceId: blog.instanceId,
+          seq: blog.event.seq,
+          payload: blog.event.payload,
+        });
         return true;
       });
     },

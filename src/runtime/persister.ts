@@ -32,6 +32,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   const versions = new Map<string, number>();
   let pending = new Map<string, Entry>();
   let inFlight: Promise<void> | undefined;
+  let committing = new Set<string>();
   let failures = 0;
   const idle: Array<() => void> = [];
 
@@ -79,8 +80,10 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
       batch.set(blogId, e);
       pending.delete(blogId);
     }
+    committing = new Set(batch.keys());
     inFlight = commitBatch(batch).then(
       () => {
+        committing = new Set();
         failures = 0;
         inFlight = undefined;
         // Yield first: lets other actors run and queue their transitions, so the next commit carries more.
@@ -108,7 +111,8 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     },
     /** Stops tracking (the actor was dropped); pending writes still go out. */
     forget(blogId: string) {
-      if (!pending.has(blogId)) versions.delete(blogId);
+      // A write still queued or in flight needs the version; the next `track` sets it anew anyway.
+      if (!pending.has(blogId) && !committing.has(blogId)) versions.delete(blogId);
     },
     /** Queues a transition; resolves when it is committed, rejects if another writer won. */
     enqueue(write: PendingWrite, events: OutboxEvent[]): Promise<void> {

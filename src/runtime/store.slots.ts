@@ -8,6 +8,9 @@ interface Waiter {
   resolve: () => void;
 }
 
+const abortError = (signal: AbortSignal) =>
+  signal.reason instanceof Error ? signal.reason : new Error('admission aborted');
+
 /** Creates the slot registry. */
 export function createStoreSlots(maxPerStore: number) {
   const holders = new Map<string, Set<string>>();
@@ -49,15 +52,23 @@ export function createStoreSlots(maxPerStore: number) {
         hold(instanceId, blogId);
         return Promise.resolve();
       }
+      if (signal?.aborted) return Promise.reject(abortError(signal));
       return new Promise((resolve, reject) => {
         const queue = waiters.get(instanceId) ?? [];
         waiters.set(instanceId, queue);
-        queue.push({ blogId, resolve });
-        signal?.addEventListener('abort', () => {
+        const onAbort = () => {
           removeWaiter(instanceId, blogId);
           grantNext(instanceId);
-          reject(signal.reason instanceof Error ? signal.reason : new Error('admission aborted'));
+          reject(abortError(signal!));
+        };
+        queue.push({
+          blogId,
+          resolve: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
         });
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
     /** Records a slot held before a restart (a rehydrated working blog), even above the cap. */

@@ -4,9 +4,11 @@
  * blogs in chosen stages and kill the process there:
  * - `hold:<stage>` (ideas|article|image|publish): the call hangs while HARNESS_HOLD=1; `publish` hangs AFTER
  *   the page is written, i.e. the response is lost.
- * - `fail-once:<stage>`: the first call of that stage in this process fails with a retryable error.
+ * - `fail-once:<stage>`: the first call of that stage (across processes) fails with a retryable error.
  * Run with `node --import tsx test/support/runtime.harness.ts`; prints `{"harness":"ready","port":N}`.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { openDatabase } from '../../src/db/open';
 import { StageFailure } from '../../src/errors';
@@ -15,11 +17,21 @@ import { createProviders, type Providers } from '../../src/providers/providers';
 import { createRuntime } from '../../src/runtime/runtime';
 
 const holding = process.env.HARNESS_HOLD === '1';
-const failedOnce = new Set<string>();
+
+/** True the first time for this blog and stage across every harness process sharing the data dir. */
+function firstTime(blogId: string, stage: string): boolean {
+  const dir = path.join(config.dataDir, 'harness');
+  mkdirSync(dir, { recursive: true });
+  try {
+    writeFileSync(path.join(dir, `${blogId}.${stage}`), '', { flag: 'wx' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function script(keywords: string[], stage: string, blogId: string, signal: AbortSignal): Promise<void> {
-  if (keywords.includes(`fail-once:${stage}`) && !failedOnce.has(`${blogId}:${stage}`)) {
-    failedOnce.add(`${blogId}:${stage}`);
+  if (keywords.includes(`fail-once:${stage}`) && firstTime(blogId, stage)) {
     return Promise.reject(new StageFailure('SCRIPTED', `scripted ${stage} failure`, true));
   }
   if (holding && keywords.includes(`hold:${stage}`)) {
@@ -32,12 +44,21 @@ function scripted(p: Providers): Providers {
   return {
     writer: {
       name: 'scripted',
-      generateIdeas: async (c) => (await script(c.request.keywords, 'ideas', c.blogId, c.signal), p.writer.generateIdeas(c)),
-      generateArticle: async (c) => (await script(c.request.keywords, 'article', c.blogId, c.signal), p.writer.generateArticle(c)),
+      generateIdeas: async (c) => (
+        await script(c.request.keywords, 'ideas', c.blogId, c.signal),
+        p.writer.generateIdeas(c)
+      ),
+      generateArticle: async (c) => (
+        await script(c.request.keywords, 'article', c.blogId, c.signal),
+        p.writer.generateArticle(c)
+      ),
     },
     images: {
       name: 'scripted',
-      createHeaderImage: async (c) => (await script(c.request.keywords, 'image', c.blogId, c.signal), p.images.createHeaderImage(c)),
+      createHeaderImage: async (c) => (
+        await script(c.request.keywords, 'image', c.blogId, c.signal),
+        p.images.createHeaderImage(c)
+      ),
     },
     publisher: {
       name: 'scripted',

@@ -1,7 +1,6 @@
 import { appendFile, link, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { PublishedPost } from '../../../machines/blog.types';
-import { StageFailure } from '../../errors';
 import { escapeHtml, sanitizeHtml } from '../html';
 import type { PublishCall, Publisher } from '../publisher.port';
 import { assertNotAborted } from './seed';

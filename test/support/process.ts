@@ -1,0 +1,106 @@
+/** Spawning real runtime processes for tests, and talking to them over HTTP. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** A runtime child process. */
+export interface RuntimeProcess {
+  proc: ChildProcess;
+  port: number;
+  /** Everything it wrote, for a failing test's message. */
+  output: string[];
+  base: string;
+  exited: Promise<number | null>;
+}
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** Starts `script` (default: the crash-test harness) with `env`; resolves once it prints its ready line. */
+export async function startRuntime(
+  env: Record<string, string>,
+  script = 'test/support/runtime.harness.ts',
+  readyTimeoutMs = 60_000,
+): Promise<RuntimeProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, INKWELL_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  proc.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+  const lines = createInterface({ input: proc.stdout });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`runtime not ready in ${readyTimeoutMs} ms:\n${output.join('')}`)),
+      readyTimeoutMs,
+    );
+    lines.on('line', (line) => {
+      output.push(line);
+      if (output.length > 2000) output.splice(0, 1000);
+      try {
+        const msg = JSON.parse(line) as { harness?: string; port?: number; msg?: string };
+        if ((msg.harness === 'ready' || msg.msg === 'listening') && msg.port) {
+          clearTimeout(timer);
+          resolve(msg.port);
+        }
+      } catch {
+        /* not JSON: keep it for the message */
+      }
+    });
+    void exited.then((code) =>
+      reject(new Error(`runtime exited (${code}) before it was ready:\n${output.join('\n')}`)),
+    );
+  });
+  return { proc, port, output, base: `http://127.0.0.1:${port}`, exited };
+}
+
+/** Sends SIGKILL and waits for the process to be gone. */
+export async function killHard(rt: RuntimeProcess): Promise<void> {
+  rt.proc.kill('SIGKILL');
+  await rt.exited;
+}
+
+/** JSON over HTTP: `{ status, body }`. */
+export async function http(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON bodies
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed };
+}
+
+/** Polls `check` until it returns a value that is not undefined, or throws after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
