@@ -45,6 +45,14 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens without wildcards')
     .default('blogs'),
   INKWELL_API_TOKEN: z.string().min(1).optional(),
+  INKWELL_COMMANDS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a JetStream stream name')
+    .default('INKWELL_COMMANDS'),
+  INKWELL_EVENTS_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a JetStream stream name')
+    .default('INKWELL_EVENTS'),
   INKWELL_OPENAI_CONCURRENCY: int(1).default(8),
   INKWELL_OPENAI_RPM: int(1).default(500),
   INKWELL_REPLICATE_CONCURRENCY: int(1).default(4),

@@ -1,5 +1,6 @@
 /** Composition root of `npm start`: config → logger → adapters → runtime → signals. */
 import { loadConfig, redactConfig } from './config';
+import { openBus } from './bus/open';
 import { openDatabase } from './db/open';
 import { ConfigError } from './errors';
 import { createLogger } from './logger';
@@ -20,7 +21,8 @@ async function main(): Promise<void> {
   const log = createLogger(config.INKWELL_LOG_LEVEL, config.INKWELL_NODE_ID);
   log.info({ config: redactConfig(config) }, 'starting');
   const database = await openDatabase(config, log);
-  const runtime = createRuntime({ config, log, database, providers: createProviders(config, log) });
+  const bus = await openBus(config, log);
+  const runtime = createRuntime({ config, log, database, bus, providers: createProviders(config, log) });
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

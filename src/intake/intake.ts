@@ -27,6 +27,11 @@ export interface IntakeDeps {
   now?: () => number;
 }
 
+/** How a transport can help: `blogIdHint` names the blog a `create` without `blogId` makes. */
+export interface ApplyOptions {
+  blogIdHint?: string;
+}
+
 /** The outcome of an applied command. */
 export interface CommandResult {
   blog: BlogView;
@@ -57,9 +62,9 @@ export function createIntake(deps: IntakeDeps) {
     return entry;
   }
 
-  async function create(body: unknown): Promise<CommandResult> {
+  async function create(body: unknown, opts: ApplyOptions): Promise<CommandResult> {
     const c: CreateCommand = parse(createSchema, body);
-    const blogId = c.blogId ?? randomUUID();
+    const blogId = c.blogId ?? opts.blogIdHint ?? randomUUID();
     const existing = await deps.repo.get(blogId);
     if (existing) {
       if (existing.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
@@ -118,11 +123,16 @@ export function createIntake(deps: IntakeDeps) {
     return { blog: await view(c.blogId), applied: true };
   }
 
-  const handlers: Record<CommandName, (body: unknown) => Promise<CommandResult>> = { create, select, cancel, retry };
+  const handlers: Record<CommandName, (body: unknown, opts: ApplyOptions) => Promise<CommandResult>> = {
+    create,
+    select,
+    cancel,
+    retry,
+  };
 
   return {
     /** Applies one command; throws `CommandError` when it cannot be applied. */
-    apply: (name: CommandName, body: unknown) => handlers[name](body),
+    apply: (name: CommandName, body: unknown, opts: ApplyOptions = {}) => handlers[name](body, opts),
     /** A blog as its store sees it; `NOT_FOUND` for unknown blogs and other stores' blogs. */
     async get(blogId: string, instanceId: string | undefined): Promise<BlogView> {
       const blog = await view(blogId);

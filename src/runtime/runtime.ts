@@ -13,6 +13,14 @@ import { createHttpServer } from '../http/server';
 import { createIntake } from '../intake/intake';
 import type { Logger } from '../logger';
 import type { Providers } from '../providers/providers';
+import type { Bus } from '../bus/bus.port';
+import { createCommandHandler } from '../bus/command.handler';
+import { startCommandConsumer } from '../bus/command.consumer';
+import type { NatsBus } from '../bus/nats.bus';
+import { createMemoryBus } from '../bus/memory.bus';
+import { createOutboxRelay } from '../bus/outbox.relay';
+import { subjectsFor } from '../bus/subjects';
+import { createOutboxRepo } from '../db/outbox.repo';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';
 import { createSupervisor, type StatusChange } from './supervisor';
@@ -23,6 +31,8 @@ export interface RuntimeDeps {
   log: Logger;
   database: Database;
   providers: Providers;
+  /** NATS (commands in through JetStream, events out) or, by default, the in-process bus (events only). */
+  bus?: Bus;
   onStatusChange?: (change: StatusChange) => void;
   /** How long a stop waits for running provider calls before leaving them to be repeated. */
   drainGraceMs?: number;
@@ -40,13 +50,19 @@ export function settingsOf(config: Config): BlogSettings {
 /** Creates a runtime; nothing runs until `start()`. */
 export function createRuntime(deps: RuntimeDeps) {
   const { config, log, database } = deps;
+  const bus: Bus = deps.bus ?? createMemoryBus();
   const repo = createBlogRepo(database.db);
   const slots = createStoreSlots(config.INKWELL_MAX_ACTIVE_PER_STORE);
+  const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
+  const relay = createOutboxRelay({ repo: createOutboxRepo(database.db), bus, subjects, log });
   let inFlight = 0;
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
-    onCommit: (size, ms) => log.debug({ size, ms }, 'committed transitions'),
+    onCommit: (size, ms) => {
+      log.debug({ size, ms }, 'committed transitions');
+      relay.kick();
+    },
   });
   const actors = createBlogActors({
     ...deps.providers,
@@ -63,6 +79,7 @@ export function createRuntime(deps: RuntimeDeps) {
     persister,
     slots,
     log,
+    onInserted: () => relay.kick(),
     onStatusChange: (change) => {
       log.info(
         { blogId: change.blogId, instanceId: change.instanceId, status: change.status, seq: change.seq },
@@ -78,6 +95,8 @@ export function createRuntime(deps: RuntimeDeps) {
     ping: () => database.ping(),
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
   });
+  const handler = createCommandHandler({ intake, bus, subjects, log });
+  let consumer: { stop(): Promise<void> } | undefined;
   let stopping: Promise<void> | undefined;
 
   async function waitForCalls(graceMs: number) {
@@ -90,12 +109,28 @@ export function createRuntime(deps: RuntimeDeps) {
     supervisor,
     repo,
     http,
+    bus,
+    subjects,
     /** Migrates, rehydrates and listens; resolves with the HTTP port. */
     async start(listen = true): Promise<{ port: number; restored: number; quarantined: number }> {
       await database.migrate();
       const started = Date.now();
       const { restored, quarantined } = await supervisor.rehydrate();
       log.info({ restored, quarantined, ms: Date.now() - started }, 'rehydrated working blogs');
+      relay.start();
+      if (bus.kind === 'nats') {
+        consumer = startCommandConsumer({
+          bus: bus as NatsBus,
+          names: {
+            commands: config.INKWELL_COMMANDS_STREAM,
+            events: config.INKWELL_EVENTS_STREAM,
+            consumer: `inkwell_${config.INKWELL_SUBJECT_PREFIX.replace(/\./g, '_')}`,
+          },
+          subjects,
+          handler,
+          log,
+        });
+      }
       if (!listen) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
         log.warn(
@@ -111,9 +146,12 @@ export function createRuntime(deps: RuntimeDeps) {
     /** Graceful stop; safe to call more than once. */
     stop(): Promise<void> {
       stopping ??= (async () => {
+        await consumer?.stop();
         await http.close();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
+        await relay.stop();
+        await bus.close();
         await database.close();
       })();
       return stopping;

@@ -51,6 +51,8 @@ export interface SupervisorDeps {
   log: Logger;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   onStatusChange?: (change: StatusChange) => void;
+  /** Called after a new blog's first row and event are committed. */
+  onInserted?: () => void;
   now?: () => number;
 }
 
@@ -178,6 +180,7 @@ export function createSupervisor(deps: SupervisorDeps) {
         createdAt,
       });
       if (!created || live.has(input.blogId)) return { created: false };
+      deps.onInserted?.();
       deps.persister.track(input.blogId, 0);
       attach(actor, { ...input, status: 'PENDING', seq: 1 });
       deps.onStatusChange?.({ ...input, status: 'PENDING', previousStatus: null, seq: 1, context });

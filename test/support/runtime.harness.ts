@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
+import { openBus } from '../../src/bus/open';
 import { openDatabase } from '../../src/db/open';
 import { StageFailure } from '../../src/errors';
 import { createLogger } from '../../src/logger';
@@ -74,8 +75,9 @@ function scripted(p: Providers): Providers {
 const config = loadConfig();
 const log = createLogger(config.INKWELL_LOG_LEVEL, config.INKWELL_NODE_ID);
 const database = await openDatabase(config, log);
+const bus = await openBus(config, log);
 const providers = scripted(createProviders(config, log));
-const runtime = createRuntime({ config, log, database, providers, drainGraceMs: 1000 });
+const runtime = createRuntime({ config, log, database, bus, providers, drainGraceMs: 1000 });
 const { port } = await runtime.start();
 process.stdout.write(`${JSON.stringify({ harness: 'ready', port })}\n`);
 const stop = () => void runtime.stop().then(() => process.exit(0));

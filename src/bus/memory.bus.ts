@@ -1,0 +1,25 @@
+/** The in-process bus of the embedded default: same subjects, no server. Commands arrive here only over HTTP. */
+import { encodeJson, type Bus, type BusMessage } from './bus.port';
+import { subjectMatches } from './subjects';
+
+/** Creates an in-process bus. */
+export function createMemoryBus(): Bus {
+  const subscribers = new Set<{ pattern: string; handler: (msg: BusMessage) => void }>();
+  return {
+    kind: 'memory',
+    publish(subject, payload) {
+      const msg = { subject, data: encodeJson(payload) };
+      for (const s of subscribers) if (subjectMatches(s.pattern, subject)) s.handler(msg);
+      return Promise.resolve();
+    },
+    subscribe(pattern, handler) {
+      const entry = { pattern, handler };
+      subscribers.add(entry);
+      return () => subscribers.delete(entry);
+    },
+    close() {
+      subscribers.clear();
+      return Promise.resolve();
+    },
+  };
+}
