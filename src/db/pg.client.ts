@@ -19,6 +19,7 @@ export function openPostgres(url: string, onError: (err: Error) => void, max = 1
     driver: 'pg',
     async migrate() {
       const client = new pg.Client({ connectionString: url });
+      client.on('error', onError);
       await client.connect();
       try {
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);

@@ -35,6 +35,12 @@ export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
     deps.intake.get(param(req.params.blogId, 'blogId'), optionalParam(req.query.instanceId, 'instanceId')),
   );
 
+  app.get('/api/blogs', async (req) => {
+    // Empty parameters (`?status=`) mean "not given".
+    const query = Object.fromEntries(Object.entries(req.query as Record<string, string>).filter(([, v]) => v !== ''));
+    return deps.intake.list(query);
+  });
+
   app.post('/api/blogs', async (req, reply) => {
     const { blog } = await deps.intake.apply('create', req.body);
     return reply.status(202).send(blog);

@@ -10,6 +10,7 @@ import { viewOfRow, type BlogView } from '../runtime/blog.view';
 import type { BlogRepo } from '../db/blog.repo';
 import { CommandError } from '../errors';
 import type { LiveBlog, Supervisor } from '../runtime/supervisor';
+import { encodeCursor, listSchema } from './list.schema';
 import {
   blogRefSchema,
   createSchema,
@@ -133,6 +134,19 @@ export function createIntake(deps: IntakeDeps) {
   return {
     /** Applies one command; throws `CommandError` when it cannot be applied. */
     apply: (name: CommandName, body: unknown, opts: ApplyOptions = {}) => handlers[name](body, opts),
+    /** A page of blogs, newest first; only `instanceId`'s when given (without it: every store, an operator's view). */
+    async list(query: unknown): Promise<{ items: BlogView[]; nextCursor: string | null }> {
+      const q = parse(listSchema, query);
+      const rows = await deps.repo.list({
+        ...(q.instanceId ? { instanceId: q.instanceId } : {}),
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+        limit: q.limit + 1,
+      });
+      const items = rows.slice(0, q.limit).map(viewOfRow);
+      const last = rows.length > q.limit ? rows[q.limit - 1] : undefined;
+      return { items, nextCursor: last ? encodeCursor(last.createdAt, last.blogId) : null };
+    },
     /** A blog as its store sees it; `NOT_FOUND` for unknown blogs and other stores' blogs. */
     async get(blogId: string, instanceId: string | undefined): Promise<BlogView> {
       const blog = await view(blogId);

@@ -5,11 +5,13 @@
  * - `hold:<stage>` (ideas|article|image|publish): the call hangs while HARNESS_HOLD=1; `publish` hangs AFTER
  *   the page is written, i.e. the response is lost.
  * - `fail-once:<stage>`: the first call of that stage (across processes) fails with a retryable error.
+ * HARNESS_BLOCK_EVENTS=1 keeps status events in the outbox (never published), as if the process died first.
  * Run with `node --import tsx test/support/runtime.harness.ts`; prints `{"harness":"ready","port":N}`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
+import type { Bus } from '../../src/bus/bus.port';
 import { openBus } from '../../src/bus/open';
 import { openDatabase } from '../../src/db/open';
 import { StageFailure } from '../../src/errors';
@@ -75,7 +77,16 @@ function scripted(p: Providers): Providers {
 const config = loadConfig();
 const log = createLogger(config.INKWELL_LOG_LEVEL, config.INKWELL_NODE_ID);
 const database = await openDatabase(config, log);
-const bus = await openBus(config, log);
+const opened = await openBus(config, log);
+// HARNESS_BLOCK_EVENTS=1: status events are committed but never reach the bus, as if the process died first.
+const bus: Bus =
+  process.env.HARNESS_BLOCK_EVENTS === '1'
+    ? {
+        ...opened,
+        publish: (subject, payload, opts) =>
+          opts?.durable ? new Promise<void>(() => undefined) : opened.publish(subject, payload, opts),
+      }
+    : opened;
 const providers = scripted(createProviders(config, log));
 const runtime = createRuntime({ config, log, database, bus, providers, drainGraceMs: 1000 });
 const { port } = await runtime.start();
