@@ -35,10 +35,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       return reply.status(STATUS_OF[err.code] ?? 400).send({ error: { code: err.code, message: err.message } });
     }
     if (err.statusCode && err.statusCode < 500) {
-      // Fastify's own: bad JSON, body too large, unsupported media type.
-      return reply
-        .status(err.statusCode === 413 ? 413 : 400)
-        .send({ error: { code: 'INVALID_PAYLOAD', message: err.message } });
+      // Fastify's own (bad JSON, body too large, unsupported media type): all INVALID_PAYLOAD, 400 as the contract says.
+      return reply.status(400).send({ error: { code: 'INVALID_PAYLOAD', message: err.message } });
     }
     deps.log.error({ err }, 'http request failed');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
