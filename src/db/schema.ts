@@ -1,6 +1,16 @@
 /** Drizzle schema: one row per blog, and the outbox of status events. `drizzle/` is generated from it. */
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 /** One row per blog: its actor's latest persisted snapshot and the fields the API reads. */
 export const blogs = pgTable(
@@ -55,4 +65,16 @@ export const outbox = pgTable(
       .on(t.id)
       .where(sql`published_at is null`),
   ],
+);
+
+/** Provider references per blog (prediction id, draft id, media id): what a repeated stage looks up first. */
+export const providerRefs = pgTable(
+  'provider_refs',
+  {
+    blogId: text('blog_id').notNull(),
+    key: text('key').notNull(),
+    value: text('value').notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.blogId, t.key] })],
 );
