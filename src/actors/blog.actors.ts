@@ -19,7 +19,12 @@ export interface BlogActorDeps {
   slots: StoreSlots;
   now?: () => number;
   /** Called around every provider call, for metrics and for a graceful drain. */
-  onCall?: (stage: string, phase: 'start' | 'ok' | 'error', error?: StageError) => void;
+  onCall?: (
+    stage: string,
+    phase: 'start' | 'ok' | 'error',
+    error?: StageError,
+    owner?: { blogId: string; instanceId: string; attempt: number },
+  ) => void;
 }
 
 /** Converts anything thrown by a provider into a `StageError`; unknown errors are retryable. */
@@ -71,14 +76,15 @@ export function createBlogActors(deps: BlogActorDeps) {
 
   function stage<T>(name: string, run: (input: StageInput, signal: AbortSignal) => Promise<T>) {
     return fromPromise<StageOutput<T>, StageInput>(async ({ input, signal }) => {
-      deps.onCall?.(name, 'start');
+      const owner = { blogId: input.blogId, instanceId: input.instanceId, attempt: input.attempt };
+      deps.onCall?.(name, 'start', undefined, owner);
       try {
         const result = await run(input, signal);
-        deps.onCall?.(name, 'ok');
+        deps.onCall?.(name, 'ok', undefined, owner);
         return { result, at: now() };
       } catch (error) {
         const failure = describeFailure(error, now());
-        deps.onCall?.(name, 'error', failure);
+        deps.onCall?.(name, 'error', failure, owner);
         // An Error for the stack trace, carrying the plain fields the machine reads (it keeps only those).
         throw Object.assign(new Error(failure.message), failure);
       }

@@ -79,6 +79,9 @@ export function startCommandConsumer(deps: {
         await ensureStreams(deps.bus.nc, deps.names, deps.subjects);
         const consumer = await deps.bus.js.consumers.get(deps.names.commands, deps.names.consumer);
         messages = await consumer.consume({ max_messages: CONCURRENCY });
+        // stop() during start-up found nothing to close: close it here, or the loop below never ends.
+        // (Not awaited: close() resolves only once the loop has run to its end.)
+        if (stopped) void messages.close().catch(() => undefined);
         for await (const m of messages) {
           dispatch(m);
           while (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);

@@ -78,11 +78,14 @@ export async function sendCommandNats(
     ack = await jetstream(nc, { timeout: 10_000 }).publish(subject, JSON.stringify(body), { headers: h });
   } catch (err) {
     sub.unsubscribe();
-    const hint = /no responders|503/i.test(String(err)) ? ' (no stream captures it: is Inkwell using this prefix?)' : '';
+    // nats.js reports "no responders" (no stream captures the subject) as "jetstream is not enabled".
+    const hint = /no responders|503|not enabled/i.test(String(err))
+      ? ` (no stream captures ${subject}: has Inkwell started on this NATS with prefix "${prefix}"?)`
+      : '';
     throw new CliFailure(`publishing ${subject} failed: ${(err as Error).message}${hint}`);
   }
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, opts.waitMs)));
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), opts.waitMs)));
   const rejected = opts.waitMs > 0 ? await Promise.race([rejection, timeout]) : undefined;
   clearTimeout(timer);
   sub.unsubscribe();

@@ -43,7 +43,14 @@ export const OPTIONS: Record<CliCommand, Options> = {
   cancel: { ...help, ...prefix, ...transports, ...publishing, ...instance },
   retry: { ...help, ...prefix, ...transports, ...publishing, ...instance },
   status: { ...help, http: { type: 'string' }, ...instance },
-  list: { ...help, http: { type: 'string' }, ...instance, status: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+  list: {
+    ...help,
+    http: { type: 'string' },
+    ...instance,
+    status: { type: 'string' },
+    limit: { type: 'string' },
+    cursor: { type: 'string' },
+  },
   tail: {
     ...help,
     ...prefix,

@@ -46,6 +46,7 @@ export interface ListQuery {
   cursor?: { createdAt: Date; blogId: string };
 }
 
+const WORKING = ['PENDING', 'GENERATING_IDEAS', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING'];
 const ACTIVE = [
   'PENDING',
   'GENERATING_IDEAS',
@@ -55,8 +56,14 @@ const ACTIVE = [
   'PUBLISHING',
 ];
 
-/** Creates the repository over `db`. */
-export function createBlogRepo(db: Db) {
+/**
+ * Creates the repository over `db`. With `fenceOwner`, every commit also requires that this process still
+ * holds the blog's store lease: a process that lost its lease can never write that store's blogs again.
+ */
+export function createBlogRepo(db: Db, fenceOwner?: string) {
+  const fence = fenceOwner
+    ? sql`and exists (select 1 from store_leases l where l.instance_id = b.instance_id and l.owner = ${fenceOwner})`
+    : sql``;
   return {
     /** Inserts the blog and its first event; `false` when the id exists already (nothing changes then). */
     async insert(blog: NewBlog): Promise<boolean> {
@@ -110,7 +117,7 @@ export function createBlogRepo(db: Db) {
               machine_version = v.machine_version, wake_at = v.wake_at, version = b.version + 1, updated_at = now()
             from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(blog_id text, expected int, status text,
               seq int, snapshot jsonb, machine_version int, view jsonb, wake_at timestamptz)
-            where b.blog_id = v.blog_id and b.version = v.expected
+            where b.blog_id = v.blog_id and b.version = v.expected ${fence}
             returning b.blog_id`),
         );
         const applied = new Set(updated.map((r) => r.blog_id));
@@ -155,6 +162,14 @@ export function createBlogRepo(db: Db) {
         .limit(q.limit);
     },
 
+    /** How many blogs each store has in each status: the fleet registry's starting counts. */
+    async countByStatus(): Promise<Array<{ instanceId: string; status: string; n: number }>> {
+      return db
+        .select({ instanceId: blogs.instanceId, status: blogs.status, n: sql<number>`count(*)::int` })
+        .from(blogs)
+        .groupBy(blogs.instanceId, blogs.status);
+    },
+
     /** Blogs that still have work or a timer: what a starting process rehydrates. */
     async loadActive(): Promise<BlogRow[]> {
       return db
@@ -162,6 +177,23 @@ export function createBlogRepo(db: Db) {
         .from(blogs)
         .where(and(inArray(blogs.status, ACTIVE), isNull(blogs.quarantinedAt)))
         .orderBy(blogs.createdAt);
+    },
+
+    /** A store's blogs that are working (or waiting for a working slot): what a new owner rehydrates. */
+    async loadWorking(instanceId: string): Promise<BlogRow[]> {
+      return db
+        .select()
+        .from(blogs)
+        .where(and(eq(blogs.instanceId, instanceId), inArray(blogs.status, WORKING), isNull(blogs.quarantinedAt)))
+        .orderBy(blogs.createdAt);
+    },
+
+    /** Blogs set aside because their snapshot cannot be restored. */
+    async countQuarantined(): Promise<number> {
+      const [row] = rowsOf<{ n: number }>(
+        await db.execute(sql`select count(*)::int as n from blogs where quarantined_at is not null`),
+      );
+      return row?.n ?? 0;
     },
 
     /** Marks a blog whose snapshot cannot be restored; it stays visible, and is never loaded again. */

@@ -1,5 +1,5 @@
 /** The outbox: status events committed with their transitions, waiting to be relayed to the bus. */
-import { and, inArray, isNull, isNotNull, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, isNotNull, lt, sql } from 'drizzle-orm';
 import { outbox } from './schema';
 import { rowsOf, type Db } from './database';
 
@@ -39,6 +39,10 @@ export function createOutboxRepo(db: Db) {
         await db.execute(sql`select count(*)::int as n from outbox where published_at is null`),
       );
       return row?.n ?? 0;
+    },
+    /** A blog's events still in the outbox (the last day's), in `seq` order: the dashboard's timeline. */
+    async forBlog(blogId: string): Promise<OutboxRow[]> {
+      return db.select().from(outbox).where(eq(outbox.blogId, blogId)).orderBy(outbox.seq);
     },
     /** Deletes events published before `before`: they live on in the events stream. */
     async prune(before: Date): Promise<void> {

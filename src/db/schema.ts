@@ -44,6 +44,9 @@ export const blogs = pgTable(
     index('blogs_active_idx')
       .on(t.status)
       .where(sql`status not in ('DONE', 'CANCELLED', 'FAILED') and quarantined_at is null`),
+    index('blogs_wake_idx')
+      .on(t.wakeAt)
+      .where(sql`status = 'AWAITING_SELECTION' and quarantined_at is null`),
   ],
 );
 
@@ -78,3 +81,15 @@ export const providerRefs = pgTable(
   },
   (t) => [primaryKey({ columns: [t.blogId, t.key] })],
 );
+
+/**
+ * Which process advances a store's blogs. Ownership is per store, so a store's working cap and its fairness
+ * are exact even with several processes; every blog write is fenced by it.
+ */
+export const storeLeases = pgTable('store_leases', {
+  instanceId: text('instance_id').primaryKey(),
+  owner: text('owner'),
+  expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  /** Bumped on every change of owner. */
+  epoch: integer('epoch').notNull().default(0),
+});

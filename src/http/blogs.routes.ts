@@ -26,7 +26,10 @@ function optionalParam(value: unknown, name: string): string | undefined {
 export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.addHook('onRequest', async (req: FastifyRequest) => {
     if (!deps.apiToken || !req.url.startsWith('/api')) return;
-    if (!tokenMatches(req.headers.authorization, deps.apiToken)) {
+    // EventSource cannot send headers: the event stream alone may carry the token as `?token=`.
+    const streamToken = req.routeOptions.url === '/api/events' ? (req.query as { token?: string }).token : undefined;
+    const header = req.headers.authorization ?? (streamToken ? `Bearer ${streamToken}` : undefined);
+    if (!tokenMatches(header, deps.apiToken)) {
       throw new CommandError('UNAUTHORIZED', 'a valid Authorization: Bearer <token> header is required');
     }
   });

@@ -3,11 +3,17 @@
  * body limits, JSON parsing and routing; every error leaves as `{ error: { code, message } }`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { CommandError } from '../errors';
+import { CommandError, InkwellError } from '../errors';
 import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
 import { registerBlogRoutes } from './blogs.routes';
+import { registerDashboard } from './dashboard';
+import { registerEventStream, type EventStreamDeps } from './events.sse';
+import { registerMetricsRoute, type Metrics } from './metrics';
+import { registerTimelineRoutes } from './timeline.routes';
+import type { OutboxRepo } from '../db/outbox.repo';
+import type { Fleet } from '../runtime/fleet.store';
 
 /** What the HTTP server needs. */
 export interface HttpDeps {
@@ -16,6 +22,8 @@ export interface HttpDeps {
   /** Resolves when the database answers; `/healthz` fails otherwise. */
   ping: () => Promise<void>;
   apiToken?: string;
+  /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
+  observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -33,6 +41,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof CommandError) {
       return reply.status(STATUS_OF[err.code] ?? 400).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err instanceof InkwellError && err.retryable) {
+      // e.g. the store's owner did not answer: nothing was applied, the caller may try again.
+      return reply.status(503).send({ error: { code: err.code, message: err.message } });
     }
     if (err.statusCode && err.statusCode < 500) {
       // Fastify's own (bad JSON, body too large, unsupported media type): all INVALID_PAYLOAD, 400 as the contract says.
@@ -57,5 +69,11 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerBlogRoutes(app, deps);
+  if (deps.observe) {
+    registerMetricsRoute(app, deps.observe.metrics);
+    registerDashboard(app, deps.observe);
+    registerEventStream(app, deps.observe);
+    registerTimelineRoutes(app, { intake: deps.intake, outbox: deps.observe.outbox });
+  }
   return app;
 }

@@ -31,6 +31,8 @@ export interface IntakeDeps {
 /** How a transport can help: `blogIdHint` names the blog a `create` without `blogId` makes. */
 export interface ApplyOptions {
   blogIdHint?: string;
+  /** Set by the owner of a store when another process forwarded the command: never forward again. */
+  forwarded?: boolean;
 }
 
 /** The outcome of an applied command. */
@@ -57,7 +59,7 @@ export function createIntake(deps: IntakeDeps) {
   }
 
   async function loadOwned(blogId: string, instanceId: string): Promise<LiveBlog> {
-    const entry = await deps.supervisor.load(blogId);
+    const entry = await deps.supervisor.load(blogId, instanceId);
     // Another store's blog answers exactly like a missing one: stores never learn of each other.
     if (!entry || entry.instanceId !== instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
     return entry;

@@ -11,16 +11,24 @@ import { createBlogRepo } from '../db/blog.repo';
 import type { Database } from '../db/database';
 import { createHttpServer } from '../http/server';
 import { createIntake } from '../intake/intake';
+import { createRouter } from '../intake/router';
+import { createForwarder } from '../bus/forwarder';
+import { createLeaseRepo } from '../db/lease.repo';
+import { createLeaseManager } from './leases';
 import type { Logger } from '../logger';
 import type { Providers } from '../providers/providers';
 import type { Bus } from '../bus/bus.port';
 import { createCommandHandler } from '../bus/command.handler';
 import { startCommandConsumer } from '../bus/command.consumer';
+import { ensureStreams } from '../bus/jetstream.streams';
 import type { NatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
 import { createOutboxRelay } from '../bus/outbox.relay';
 import { subjectsFor } from '../bus/subjects';
 import { createOutboxRepo } from '../db/outbox.repo';
+import { createMetrics } from '../http/metrics';
+import { createFleet, STATUS_OF_STAGE } from './fleet.store';
+import { createInspector } from './inspector';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';
 import { createSupervisor, type StatusChange } from './supervisor';
@@ -51,10 +59,15 @@ export function settingsOf(config: Config): BlogSettings {
 export function createRuntime(deps: RuntimeDeps) {
   const { config, log, database } = deps;
   const bus: Bus = deps.bus ?? createMemoryBus();
-  const repo = createBlogRepo(database.db);
+  const nodeId = config.INKWELL_NODE_ID;
+  // Every commit is fenced by this process's store lease.
+  const repo = createBlogRepo(database.db, nodeId);
   const slots = createStoreSlots(config.INKWELL_MAX_ACTIVE_PER_STORE);
   const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
-  const relay = createOutboxRelay({ repo: createOutboxRepo(database.db), bus, subjects, log });
+  const outbox = createOutboxRepo(database.db);
+  const relay = createOutboxRelay({ repo: outbox, bus, subjects, log });
+  const fleet = createFleet();
+  const metrics = createMetrics({ fleet, outboxBacklog: () => outbox.backlog() });
   let inFlight = 0;
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
@@ -67,36 +80,63 @@ export function createRuntime(deps: RuntimeDeps) {
   const actors = createBlogActors({
     ...deps.providers,
     slots,
-    onCall: (stage, phase, error) => {
+    onCall: (stage, phase, error, owner) => {
       inFlight += phase === 'start' ? 1 : -1;
+      fleet.recordCall(stage, phase, owner, error);
       if (error)
-        log.warn({ stage, code: error.code, retryable: error.retryable }, `stage ${stage} failed: ${error.message}`);
+        log.warn(
+          { ...owner, status: STATUS_OF_STAGE[stage], stage, code: error.code, retryable: error.retryable },
+          `stage ${stage} failed: ${error.message}`,
+        );
     },
   });
+  const inspector = createInspector(config.INKWELL_INSPECT, log);
   const supervisor = createSupervisor({
     machine: blogMachine.provide({ actors }),
+    ...(inspector.inspect ? { inspect: inspector.inspect } : {}),
     repo,
     persister,
     slots,
     log,
     onInserted: () => relay.kick(),
     onStatusChange: (change) => {
+      const { error, attempts } = change.context;
       log.info(
-        { blogId: change.blogId, instanceId: change.instanceId, status: change.status, seq: change.seq },
+        {
+          blogId: change.blogId,
+          instanceId: change.instanceId,
+          status: change.status,
+          seq: change.seq,
+          stage: change.status === 'FAILED' ? error?.stage : change.status,
+          attempt: change.status === 'FAILED' ? error?.attempts : attempts + 1,
+          ...(change.status === 'FAILED' && error ? { code: error.code } : {}),
+        },
         `blog ${change.previousStatus ?? 'NEW'} -> ${change.status}`,
       );
+      fleet.recordStatusChange(change);
       deps.onStatusChange?.(change);
     },
   });
-  const intake = createIntake({ supervisor, repo, settings: settingsOf(config) });
+  const leases = createLeaseManager({
+    repo: createLeaseRepo(database.db, nodeId, config.INKWELL_LEASE_TTL_MS),
+    supervisor,
+    log,
+    ttlMs: config.INKWELL_LEASE_TTL_MS,
+    onChange: (held) => metrics.setLeasesHeld(held),
+  });
+  const forwarder =
+    bus.kind === 'nats' ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log) : undefined;
+  const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder);
   const http = createHttpServer({
     intake,
     log,
     ping: () => database.ping(),
+    observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
   });
   const handler = createCommandHandler({ intake, bus, subjects, log });
   let consumer: { stop(): Promise<void> } | undefined;
+  let unserve: (() => void) | undefined;
   let stopping: Promise<void> | undefined;
 
   async function waitForCalls(graceMs: number) {
@@ -111,25 +151,31 @@ export function createRuntime(deps: RuntimeDeps) {
     http,
     bus,
     subjects,
+    /** Aggregates for metrics and the dashboard; limiters feed their queue depth with `fleet.setLimiterQueue`. */
+    fleet,
+    /** Prometheus registry and the hooks for limiter waits and leases held. */
+    metrics,
     /** Migrates, rehydrates and listens; resolves with the HTTP port. */
     async start(listen = true): Promise<{ port: number; restored: number; quarantined: number }> {
       await database.migrate();
+      fleet.seed(await repo.countByStatus());
       const started = Date.now();
-      const { restored, quarantined } = await supervisor.rehydrate();
-      log.info({ restored, quarantined, ms: Date.now() - started }, 'rehydrated working blogs');
+      // Takes every store nobody live holds, rehydrating its working blogs (waiting ones stay on disk).
+      await leases.start();
+      const restored = supervisor.size();
+      const quarantined = await repo.countQuarantined();
+      log.info({ restored, quarantined, stores: leases.held(), ms: Date.now() - started }, 'rehydrated working blogs');
+      unserve = forwarder?.serve((name, body, opts) => intake.apply(name, body, opts));
       relay.start();
       if (bus.kind === 'nats') {
-        consumer = startCommandConsumer({
-          bus: bus as NatsBus,
-          names: {
-            commands: config.INKWELL_COMMANDS_STREAM,
-            events: config.INKWELL_EVENTS_STREAM,
-            consumer: `inkwell_${config.INKWELL_SUBJECT_PREFIX.replace(/\./g, '_')}`,
-          },
-          subjects,
-          handler,
-          log,
-        });
+        const names = {
+          commands: config.INKWELL_COMMANDS_STREAM,
+          events: config.INKWELL_EVENTS_STREAM,
+          consumer: `inkwell_${config.INKWELL_SUBJECT_PREFIX.replace(/\./g, '_')}`,
+        };
+        // The streams exist before we say we are ready: a client may publish the moment we are.
+        await ensureStreams((bus as NatsBus).nc, names, subjects);
+        consumer = startCommandConsumer({ bus: bus as NatsBus, names, subjects, handler, log });
       }
       if (!listen) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
@@ -147,9 +193,14 @@ export function createRuntime(deps: RuntimeDeps) {
     stop(): Promise<void> {
       stopping ??= (async () => {
         await consumer?.stop();
+        unserve?.();
         await http.close();
+        await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
+        // Hand the stores over at once: the next process (or a peer's next tick) takes them.
+        await leases.release().catch((err: unknown) => log.warn({ err }, 'releasing store leases failed'));
+        inspector.stop();
         await relay.stop();
         await bus.close();
         await database.close();

@@ -56,8 +56,11 @@ export interface SupervisorDeps {
   now?: () => number;
 }
 
-/** Statuses whose actors leave memory once committed: nothing will happen until a command loads them. */
-const PASSIVE: readonly BlogStatus[] = ['DONE', 'CANCELLED', 'FAILED'];
+/**
+ * Statuses whose actors leave memory once committed: nothing happens until a command (or, for a selection,
+ * its timeout, which the lease manager's timer sweep loads in time) needs them.
+ */
+const PASSIVE: readonly BlogStatus[] = ['AWAITING_SELECTION', 'DONE', 'CANCELLED', 'FAILED'];
 
 /** Creates the supervisor. */
 export function createSupervisor(deps: SupervisorDeps) {
@@ -199,15 +202,37 @@ export function createSupervisor(deps: SupervisorDeps) {
       return { restored, quarantined: rows.length - restored };
     },
 
-    /** The live actor of a blog, loading it from the database when it was passivated. */
-    async load(blogId: string): Promise<Live | undefined> {
+    /** Restores a store's working blogs that are not live here (its lease was just taken). */
+    async rehydrateStore(instanceId: string): Promise<number> {
+      let restored = 0;
+      for (const row of await deps.repo.loadWorking(instanceId)) {
+        if (!live.has(row.blogId) && (await restore(row))) restored++;
+      }
+      return restored;
+    },
+
+    /** Drops a store's actors without persisting anything: its lease is lost, another process continues. */
+    dropStore(instanceId: string): number {
+      const entries = [...live.values()].filter((e) => e.instanceId === instanceId);
+      entries.forEach(drop);
+      return entries.length;
+    },
+
+    /** Stores with at least one live actor here. */
+    liveStores(): Set<string> {
+      return new Set([...live.values()].map((e) => e.instanceId));
+    },
+
+    /** The live actor of a blog, loading it from the database when it was passivated (only of `instanceId`, if given). */
+    async load(blogId: string, instanceId?: string): Promise<Live | undefined> {
       const existing = live.get(blogId);
       if (existing) return existing;
       const pending = loading.get(blogId);
       if (pending) return pending;
       const promise = (async () => {
         const row = await deps.repo.get(blogId);
-        if (!row || row.quarantinedAt) return undefined;
+        // Another store's blog is never restored here: its store's lease is not ours to use.
+        if (!row || row.quarantinedAt || (instanceId !== undefined && row.instanceId !== instanceId)) return undefined;
         return live.get(blogId) ?? (await restore(row));
       })().finally(() => loading.delete(blogId));
       loading.set(blogId, promise);

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithPostgres } from '../support/servers';
 import { http, killHard, startRuntime, until, type RuntimeProcess } from '../support/process';
 
-const SELECTION_TIMEOUT_MS = 12_000;
-const RETRY_BASE_MS = 16_000; // first backoff: 8–16 s, so it is still pending when the new process is up
+const SELECTION_TIMEOUT_MS = 25_000;
+const RETRY_BASE_MS = 30_000; // first backoff: 15–30 s, so it is still pending when the new process is up
 
 interface Spec {
   blogId: string;
@@ -67,6 +67,7 @@ await describeWithPostgres('crash recovery (needs PostgreSQL)', (db) => {
     INKWELL_MAX_ACTIVE_PER_STORE: '1',
     INKWELL_SELECTION_TIMEOUT_MS: String(SELECTION_TIMEOUT_MS),
     INKWELL_RETRY_BASE_MS: String(RETRY_BASE_MS),
+    INKWELL_LEASE_TTL_MS: '2000', // the new process may take the dead one's stores 2 s after its last heartbeat
   });
   const row = async (blogId: string) =>
     (await client.query('select status, seq, version, snapshot from blogs where blog_id = $1', [blogId])).rows[0] as
@@ -149,7 +150,7 @@ await describeWithPostgres('crash recovery (needs PostgreSQL)', (db) => {
         const done = SPECS.every((s, i) => now[i]!.endsWith(s.blogId === 'timeout-1' ? '=FAILED' : '=DONE'));
         return done ? true : undefined;
       },
-      40_000,
+      60_000,
       200,
     ).catch((err: Error) => {
       throw new Error(`${err.message}; statuses: ${statuses}\n${second.output.slice(-30).join('\n')}`);
@@ -180,5 +181,5 @@ await describeWithPostgres('crash recovery (needs PostgreSQL)', (db) => {
     const resumedAt = Date.parse(afterBackoff.at);
     expect(resumedAt).toBeGreaterThanOrEqual(retryAt);
     expect(resumedAt).toBeLessThan(retryAt + 1500);
-  }, 90_000);
+  }, 120_000);
 });

@@ -39,7 +39,9 @@ export async function startRuntime(
       if (output.length > 2000) output.splice(0, 1000);
       try {
         const msg = JSON.parse(line) as { harness?: string; port?: number; msg?: string };
-        if ((msg.harness === 'ready' || msg.msg === 'listening') && msg.port) {
+        // The harness says when it is ready; `npm start` has only its 'listening' log line.
+        const ready = script.includes('harness') ? msg.harness === 'ready' : msg.msg === 'listening';
+        if (ready && msg.port) {
           clearTimeout(timer);
           resolve(msg.port);
         }

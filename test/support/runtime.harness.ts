@@ -89,8 +89,8 @@ const bus: Bus =
     : opened;
 const providers = scripted(createProviders(config, log));
 const runtime = createRuntime({ config, log, database, bus, providers, drainGraceMs: 1000 });
-const { port } = await runtime.start();
-process.stdout.write(`${JSON.stringify({ harness: 'ready', port })}\n`);
 const stop = () => void runtime.stop().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+const { port } = await runtime.start();
+process.stdout.write(`${JSON.stringify({ harness: 'ready', port })}\n`);

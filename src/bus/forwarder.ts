@@ -1,0 +1,70 @@
+/**
+ * Forwarding commands to the process that holds a store: any process may receive a command (the durable
+ * consumer is shared, HTTP may hit any node), but only the store's owner applies it. Request-reply over core
+ * NATS on `<prefix>.nodes.<nodeId>`; no stream involved, the caller acks its own message only after the reply.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CommandError, InkwellError, type CommandErrorCode } from '../errors';
+import type { ApplyOptions, CommandResult } from '../intake/intake';
+import type { CommandName } from '../intake/command.schema';
+import type { Logger } from '../logger';
+
+/** A forwarded command. */
+interface Forwarded {
+  name: CommandName;
+  body: unknown;
+  opts: ApplyOptions;
+}
+
+/** The owner's answer. */
+type Reply = { ok: CommandResult } | { error: { code: string; message: string; command: boolean } };
+
+const TIMEOUT_MS = 10_000;
+
+/** The subject token of a node id (NATS tokens cannot hold dots or spaces). */
+export const nodeToken = (nodeId: string) => nodeId.replace(/[^A-Za-z0-9_-]/g, '_');
+
+/** Creates the forwarder over `nc`. */
+export function createForwarder(nc: NatsConnection, prefix: string, nodeId: string, log: Logger) {
+  const subjectOf = (node: string) => `${prefix}.nodes.${nodeToken(node)}`;
+  const encoder = new TextEncoder();
+  return {
+    /** Answers commands forwarded to this node with `apply`. */
+    serve(apply: (name: CommandName, body: unknown, opts: ApplyOptions) => Promise<CommandResult>): () => void {
+      const sub = nc.subscribe(subjectOf(nodeId), {
+        callback: (err, msg) => {
+          if (err) return;
+          const { name, body, opts } = msg.json<Forwarded>();
+          void apply(name, body, { ...opts, forwarded: true })
+            .then((ok): Reply => ({ ok }))
+            .catch((e: unknown): Reply => ({
+              error: {
+                code: e instanceof InkwellError ? e.code : 'INTERNAL',
+                message: e instanceof Error ? e.message : String(e),
+                command: e instanceof CommandError,
+              },
+            }))
+            .then((reply) => msg.respond(encoder.encode(JSON.stringify(reply))));
+        },
+      });
+      return () => sub.unsubscribe();
+    },
+    /** Applies a command at `owner`; a `CommandError` there is thrown here, anything else is retryable. */
+    async forward(owner: string, name: CommandName, body: unknown, opts: ApplyOptions): Promise<CommandResult> {
+      let reply: Reply;
+      try {
+        const msg = await nc.request(subjectOf(owner), JSON.stringify({ name, body, opts }), { timeout: TIMEOUT_MS });
+        reply = msg.json<Reply>();
+      } catch (err) {
+        log.warn({ err, owner }, 'store owner did not answer a forwarded command');
+        throw new InkwellError('OWNER_UNREACHABLE', `the process holding this store (${owner}) did not answer`, true);
+      }
+      if ('ok' in reply) return reply.ok;
+      if (reply.error.command) throw new CommandError(reply.error.code as CommandErrorCode, reply.error.message);
+      throw new InkwellError(reply.error.code, reply.error.message, true);
+    },
+  };
+}
+
+/** The forwarder's interface. */
+export type Forwarder = ReturnType<typeof createForwarder>;

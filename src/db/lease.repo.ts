@@ -1,0 +1,84 @@
+/**
+ * Store leases: which process advances a store's blogs. Times come from the database clock, so processes with
+ * skewed clocks still agree on who holds what.
+ */
+import { sql } from 'drizzle-orm';
+import { rowsOf, type Db } from './database';
+
+/** The outcome of an attempt to hold a store. */
+export type LeaseClaim = { held: true; takeover: boolean } | { held: false; owner: string };
+
+const ACTIVE_SQL = sql`('PENDING','GENERATING_IDEAS','GENERATING_CONTENT','GENERATING_IMAGE','PUBLISHING')`;
+
+/** Creates the repository over `db` for the process `nodeId`. */
+export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
+  const ttl = sql`make_interval(secs => ${ttlMs / 1000})`;
+  return {
+    /** Holds `instanceId` unless a live process does; `takeover` when it was someone else's (or nobody's) before. */
+    async claim(instanceId: string): Promise<LeaseClaim> {
+      const [row] = rowsOf<{ owner: string | null; mine: boolean; was: string | null }>(
+        await db.execute(sql`
+          with prev as (select owner from store_leases where instance_id = ${instanceId})
+          insert into store_leases as l (instance_id, owner, expires_at, epoch)
+          values (${instanceId}, ${nodeId}, now() + ${ttl}, 1)
+          on conflict (instance_id) do update set owner = ${nodeId}, expires_at = now() + ${ttl},
+            epoch = l.epoch + (case when l.owner is distinct from ${nodeId} then 1 else 0 end)
+            where l.owner = ${nodeId} or l.owner is null or l.expires_at < now()
+          returning true as mine, (select owner from prev) as was, l.owner`),
+      );
+      if (row?.mine) return { held: true, takeover: row.was !== nodeId };
+      const [current] = rowsOf<{ owner: string }>(
+        await db.execute(sql`select owner from store_leases where instance_id = ${instanceId}`),
+      );
+      return current?.owner ? { held: false, owner: current.owner } : this.claim(instanceId);
+    },
+
+    /** Extends every lease this process holds; returns the stores still held (the others were lost). */
+    async renew(): Promise<Set<string>> {
+      const rows = rowsOf<{ instance_id: string }>(
+        await db.execute(sql`
+          update store_leases set expires_at = now() + ${ttl}
+          where owner = ${nodeId} and expires_at >= now() returning instance_id`),
+      );
+      return new Set(rows.map((r) => r.instance_id));
+    },
+
+    /** Gives stores back at once (graceful stop, or an idle store) so any process may take them. */
+    async release(instanceIds: string[]): Promise<void> {
+      if (instanceIds.length === 0) return;
+      await db.execute(sql`
+        update store_leases set owner = null, expires_at = now()
+        where owner = ${nodeId} and instance_id in (select jsonb_array_elements_text(${JSON.stringify(instanceIds)}::jsonb))`);
+    },
+
+    /** Stores with working blogs that no live process holds: to be taken over. */
+    async orphans(limit = 100): Promise<string[]> {
+      const rows = rowsOf<{ instance_id: string }>(
+        await db.execute(sql`
+          select distinct b.instance_id from blogs b
+          left join store_leases l on l.instance_id = b.instance_id
+          where b.status in ${ACTIVE_SQL} and b.quarantined_at is null
+            and (l.owner is null or l.expires_at < now())
+          limit ${limit}`),
+      );
+      return rows.map((r) => r.instance_id);
+    },
+
+    /** Waiting blogs whose timer fires within `horizonMs`, of stores this process holds or nobody does. */
+    async dueTimers(horizonMs: number, limit = 1000): Promise<Array<{ blogId: string; instanceId: string }>> {
+      const rows = rowsOf<{ blog_id: string; instance_id: string }>(
+        await db.execute(sql`
+          select b.blog_id, b.instance_id from blogs b
+          left join store_leases l on l.instance_id = b.instance_id
+          where b.status = 'AWAITING_SELECTION' and b.quarantined_at is null
+            and b.wake_at < now() + make_interval(secs => ${horizonMs / 1000})
+            and (l.owner is null or l.owner = ${nodeId} or l.expires_at < now())
+          order by b.wake_at limit ${limit}`),
+      );
+      return rows.map((r) => ({ blogId: r.blog_id, instanceId: r.instance_id }));
+    },
+  };
+}
+
+/** The lease repository's interface. */
+export type LeaseRepo = ReturnType<typeof createLeaseRepo>;

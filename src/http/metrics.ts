@@ -1,0 +1,167 @@
+/**
+ * Prometheus metrics (`GET /metrics`), one registry per runtime so several runtimes can share a process (tests).
+ * Gauges read the fleet registry when scraped; counters and histograms follow the fleet's feed as it happens.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BLOG_STATUSES } from '../../machines/blog.types';
+import type { Fleet } from '../runtime/fleet.store';
+
+/** What the metrics read. */
+export interface MetricsDeps {
+  fleet: Fleet;
+  /** Unpublished outbox events, sampled on each scrape. */
+  outboxBacklog?: () => Promise<number>;
+  /** Stores shown by name in `inkwell_blogs_by_store`; the rest are summed as `other`. */
+  topStores?: number;
+}
+
+const SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
+
+/** The `top` stores with the most blogs, by name, and every other store summed as `other` (bounded cardinality). */
+export function boundStores(
+  byStore: Record<string, Record<string, number>>,
+  top: number,
+): Array<[string, Record<string, number>]> {
+  const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+  const ranked = Object.entries(byStore).sort((a, b) => total(b[1]) - total(a[1]) || a[0].localeCompare(b[0]));
+  const shown = ranked.slice(0, top);
+  if (ranked.length <= top) return shown;
+  const other: Record<string, number> = {};
+  for (const [, counts] of ranked.slice(top)) {
+    for (const [status, n] of Object.entries(counts)) other[status] = (other[status] ?? 0) + n;
+  }
+  return [...shown, ['other', other]];
+}
+
+/** Creates the registry and wires it to the fleet; the returned hooks are for parts not in the fleet yet. */
+export function createMetrics(deps: MetricsDeps) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const { fleet } = deps;
+
+  new Gauge({
+    name: 'inkwell_blogs',
+    help: 'Blogs per status',
+    labelNames: ['status'],
+    registers,
+    collect() {
+      const { byStatus } = fleet.snapshot();
+      for (const status of BLOG_STATUSES) this.set({ status }, byStatus[status]);
+    },
+  });
+  new Gauge({
+    name: 'inkwell_blogs_by_store',
+    help: 'Blogs per store and status (the busiest stores by name, the rest as "other")',
+    labelNames: ['instance_id', 'status'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [store, counts] of boundStores(fleet.snapshot().byStore, deps.topStores ?? 20)) {
+        for (const [status, n] of Object.entries(counts)) if (n > 0) this.set({ instance_id: store, status }, n);
+      }
+    },
+  });
+  const transitions = new Counter({
+    name: 'inkwell_transitions_total',
+    help: 'Status changes of blogs (from NEW when created)',
+    labelNames: ['from', 'to'],
+    registers,
+  });
+  const stageSeconds = new Histogram({
+    name: 'inkwell_stage_duration_seconds',
+    help: 'Time a blog spent in a status before leaving it',
+    labelNames: ['stage'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const failures = new Counter({
+    name: 'inkwell_blog_failures_total',
+    help: 'Blogs that became FAILED, by stage and error code',
+    labelNames: ['stage', 'code'],
+    registers,
+  });
+  const calls = new Counter({
+    name: 'inkwell_provider_calls_total',
+    help: 'Provider calls by stage actor and outcome',
+    labelNames: ['stage', 'outcome'],
+    registers,
+  });
+  new Gauge({
+    name: 'inkwell_provider_calls_in_flight',
+    help: 'Provider calls running now',
+    labelNames: ['stage'],
+    registers,
+    collect() {
+      for (const [stage, n] of Object.entries(fleet.snapshot().inFlight)) this.set({ stage }, n);
+    },
+  });
+  const errors = new Counter({
+    name: 'inkwell_errors_total',
+    help: 'Failed provider calls by stage, error code and whether they are retryable',
+    labelNames: ['stage', 'code', 'retryable'],
+    registers,
+  });
+  const retries = new Counter({
+    name: 'inkwell_retries_total',
+    help: 'Repeated provider calls by stage and the error code that caused them',
+    labelNames: ['stage', 'code'],
+    registers,
+  });
+  new Gauge({
+    name: 'inkwell_limiter_queue_depth',
+    help: 'Calls waiting in a provider limiter',
+    labelNames: ['limiter'],
+    registers,
+    collect() {
+      for (const [limiter, n] of Object.entries(fleet.snapshot().limiterQueues)) this.set({ limiter }, n);
+    },
+  });
+  const limiterWait = new Histogram({
+    name: 'inkwell_limiter_wait_seconds',
+    help: 'Time a call waited in a provider limiter',
+    labelNames: ['limiter'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const leases = new Gauge({ name: 'inkwell_leases_held', help: 'Blog leases this process holds', registers });
+  new Gauge({
+    name: 'inkwell_outbox_lag',
+    help: 'Status events committed but not yet published',
+    registers,
+    async collect() {
+      if (deps.outboxBacklog) this.set(await deps.outboxBacklog());
+    },
+  });
+
+  fleet.onTransition((t) => {
+    transitions.inc({ from: t.from ?? 'NEW', to: t.to });
+    if (t.from && t.durationMs !== undefined) stageSeconds.observe({ stage: t.from }, t.durationMs / 1000);
+    if (t.failure) failures.inc(t.failure);
+  });
+  fleet.onCall((c) => {
+    if (c.phase !== 'start') calls.inc({ stage: c.stage, outcome: c.phase });
+    if (c.error) errors.inc({ stage: c.stage, code: c.error.code, retryable: String(c.error.retryable) });
+    if (c.retryOf) retries.inc({ stage: c.stage, code: c.retryOf });
+  });
+
+  return {
+    registry,
+    /** For the provider limiters: a call waited `seconds` in `limiter` (queue depth goes through the fleet). */
+    observeLimiterWait: (limiter: string, seconds: number) => limiterWait.observe({ limiter }, seconds),
+    /** For the lease keeper: how many blog leases this process holds now. */
+    setLeasesHeld: (n: number) => leases.set(n),
+  };
+}
+
+/** The metrics' interface. */
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Registers `GET /metrics` (no token: the contract leaves it open for scrapers). */
+export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+}

@@ -1,0 +1,194 @@
+/*
+ * OpenAI text writer: Chat Completions with strict JSON-schema output, so OpenAI-compatible servers work too.
+ * The SDK's own retries are off (`maxRetries: 0`): the blog machine retries with backoff, and every HTTP call must
+ * pass through `limit` so that the rate limits hold for retries as well.
+ */
+import OpenAI from 'openai';
+import { z } from 'zod';
+import type { Article, Idea } from '../../machines/blog.types';
+import { StageFailure } from '../errors';
+import { renderMarkdown } from './html';
+import { abortedFailure } from './offline/seed';
+import { clip } from './offline/offline.templates';
+import type { TextCall, TextWriter } from './text.port';
+
+/** Runs `fn` under the provider limits of a store; the default runs it at once. */
+export type ProviderLimit = <T>(instanceId: string, fn: () => Promise<T>) => Promise<T>;
+
+/** Options of the OpenAI writer; `baseURL` includes `/v1`. */
+export interface OpenAiWriterOptions {
+  apiKey: string;
+  baseURL?: string;
+  model: string;
+  timeoutMs?: number;
+  limit?: ProviderLimit;
+}
+
+const IDEAS_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['ideas'],
+  properties: {
+    ideas: {
+      type: 'array',
+      minItems: 3,
+      maxItems: 5,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['title', 'summary'],
+        properties: { title: { type: 'string' }, summary: { type: 'string' } },
+      },
+    },
+  },
+};
+
+const ARTICLE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['title', 'excerpt', 'body_markdown'],
+  properties: { title: { type: 'string' }, excerpt: { type: 'string' }, body_markdown: { type: 'string' } },
+};
+
+const text = z.string().trim().min(1);
+const IdeasOutput = z.object({ ideas: z.array(z.object({ title: text, summary: z.string().trim() })).min(3) });
+const ArticleOutput = z.object({ title: text, excerpt: z.string().trim(), body_markdown: text });
+
+/** Milliseconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date), if the response gave one. */
+export function parseRetryAfter(headers: Headers | undefined, now = Date.now()): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms') ?? NaN);
+  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+  const value = headers?.get('retry-after')?.trim();
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The instructions every call shares: language, tone and keywords of the request. */
+function systemPrompt(call: TextCall): string {
+  const { language, tone, keywords } = call.request;
+  return [
+    "You write posts for an online store's blog. Be accurate and practical; never invent prices or facts.",
+    `Write in ${language ? clip(language, 40) : 'the language of the topic'}, in a ${tone ? clip(tone, 80) : 'friendly, professional'} tone.`,
+    keywords.length > 0 ? `Work in these keywords naturally: ${keywords.map((k) => clip(k, 40)).join(', ')}.` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
+/** Maps any SDK error to a `StageFailure`, never repeating the key. */
+function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFailure {
+  if (error instanceof StageFailure) return error;
+  if (signal.aborted || error instanceof OpenAI.APIUserAbortError) return abortedFailure(signal);
+  const redact = (m: string) =>
+    m
+      .split(apiKey)
+      .join('[redacted]')
+      .replace(/sk-[\w*-]{6,}/g, 'sk-[redacted]');
+  const message = redact(`OpenAI: ${error instanceof Error ? error.message : String(error)}`);
+  const fail = (code: string, retryable: boolean, retryAfterMs?: number) =>
+    new StageFailure(code, message, retryable, retryAfterMs, { cause: error });
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return fail('OPENAI_TIMEOUT', true);
+  if (error instanceof OpenAI.APIConnectionError) return fail('OPENAI_UNAVAILABLE', true);
+  if (!(error instanceof OpenAI.APIError) || error.status === undefined) return fail('OPENAI_ERROR', true);
+  const { status, headers } = error;
+  if (status === 429) {
+    if (error.code === 'insufficient_quota' || error.type === 'insufficient_quota')
+      return fail('QUOTA_EXHAUSTED', false);
+    return fail('RATE_LIMITED', true, parseRetryAfter(headers));
+  }
+  // 409 is a lock conflict at OpenAI, worth another try like 408 and 5xx.
+  if (status >= 500 || status === 408 || status === 409)
+    return fail('OPENAI_UNAVAILABLE', true, parseRetryAfter(headers));
+  if (status === 401 || status === 403) return fail('OPENAI_AUTH', false);
+  if (status === 404) return fail('OPENAI_NOT_FOUND', false);
+  return fail('OPENAI_BAD_REQUEST', false);
+}
+
+/** The JSON the model wrote, or a failure saying why there is none. */
+function parseContent(completion: OpenAI.ChatCompletion): unknown {
+  const choice = completion.choices[0];
+  const fail = (code: string, message: string, retryable: boolean) =>
+    new StageFailure(code, `OpenAI: ${message}`, retryable);
+  if (!choice) throw fail('BAD_OUTPUT', 'the response has no choices', true);
+  if (choice.message.refusal) throw fail('CONTENT_REFUSED', `refused: ${clip(choice.message.refusal, 300)}`, false);
+  if (choice.finish_reason === 'content_filter') throw fail('CONTENT_FILTERED', 'stopped by the content filter', false);
+  // Cut off or not JSON: another sample may well fit, so these are retryable.
+  if (choice.finish_reason === 'length') throw fail('BAD_OUTPUT', 'the output was cut off at the token limit', true);
+  try {
+    return JSON.parse(choice.message.content ?? '');
+  } catch {
+    throw fail('BAD_OUTPUT', 'the output is not valid JSON', true);
+  }
+}
+
+/** A text writer over the OpenAI Chat Completions API (or any server that speaks it). */
+export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
+  const client = new OpenAI({
+    apiKey: opts.apiKey,
+    ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
+    maxRetries: 0,
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  const limit: ProviderLimit = opts.limit ?? ((_, fn) => fn());
+
+  /** One completion whose content must match `schema`; returns the parsed JSON. */
+  async function complete(call: TextCall, name: string, schema: object, prompt: string): Promise<unknown> {
+    try {
+      const completion = await limit(call.instanceId, () =>
+        client.chat.completions.create(
+          {
+            model: opts.model,
+            messages: [
+              { role: 'system', content: systemPrompt(call) },
+              { role: 'user', content: prompt },
+            ],
+            response_format: { type: 'json_schema', json_schema: { name, strict: true, schema: { ...schema } } },
+          },
+          { signal: call.signal },
+        ),
+      );
+      return parseContent(completion);
+    } catch (error) {
+      throw toFailure(error, call.signal, opts.apiKey);
+    }
+  }
+
+  /** Parses `value` with `schema`, or fails retryably: another sample may well fit. */
+  function shape<T>(schema: z.ZodType<T>, value: unknown): T {
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    throw new StageFailure(
+      'BAD_OUTPUT',
+      `OpenAI: the output has the wrong shape (${parsed.error.issues[0]?.message})`,
+      true,
+    );
+  }
+
+  return {
+    name: 'openai',
+    async generateIdeas(call): Promise<Idea[]> {
+      const topic = call.request.topic ?? call.request.idea?.title ?? call.request.keywords[0] ?? 'our products';
+      const prompt = `Propose 5 distinct blog post ideas about: ${clip(topic, 500)}
+Each idea has a catchy title (at most 100 characters) and a one- or two-sentence summary of the post.`;
+      const output = shape(IdeasOutput, await complete(call, 'blog_ideas', IDEAS_SCHEMA, prompt));
+      return output.ideas.slice(0, 5).map((i) => ({ title: clip(i.title, 200), summary: clip(i.summary, 2000) }));
+    },
+    async generateArticle(call): Promise<Article> {
+      const { idea } = call;
+      const prompt = `Write a blog post of about 800 words.
+Title idea: ${clip(idea.title, 200)}
+${idea.summary ? `What it covers: ${clip(idea.summary, 2000)}\n` : ''}${call.request.topic ? `Topic: ${clip(call.request.topic, 500)}\n` : ''}
+Give a title, an excerpt of one or two sentences (plain text), and the body in Markdown (headings from ##, no title heading, no HTML).`;
+      const output = shape(ArticleOutput, await complete(call, 'blog_article', ARTICLE_SCHEMA, prompt));
+      return {
+        title: clip(output.title, 200),
+        excerpt: clip(output.excerpt, 300),
+        markdown: output.body_markdown,
+        html: renderMarkdown(output.body_markdown),
+      };
+    },
+  };
+}

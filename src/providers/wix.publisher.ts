@@ -1,0 +1,298 @@
+/**
+ * Publishes a blog to its store's Wix Blog: import the header image, convert the (re-sanitized) article html to
+ * Ricos, create a draft with the author's `memberId`, publish it, read the post URL.
+ *
+ * At most once per blog, with durable refs written the moment Wix returns something:
+ *  - `wix.post`          JSON `{ id, url? }`: published; a repeat returns it and calls nothing.
+ *  - `wix.draft`         the draft id: a repeat publishes that draft again (harmless: same post).
+ *  - `wix.draft.pending` JSON `{ title, memberId, at }`, written *before* the create call: if it exists without
+ *                        `wix.draft`, a create may have succeeded with its answer lost, so the drafts are queried
+ *                        by title and a match is reused instead of creating a second one.
+ *  - `wix.media`         JSON of the imported image (`{ id, url, width?, height? }`); a duplicate import after a
+ *                        lost answer only leaves an unused file in the Media Manager, never a visible duplicate.
+ */
+import type { PublishedPost } from '../../machines/blog.types';
+import { StageFailure } from '../errors';
+import { sanitizeHtml } from './html';
+import type { PublishCall, Publisher } from './publisher.port';
+import type { ProviderRefs } from './refs.port';
+import { createWixClient, type WixClient, type WixLimit } from './wix.client';
+
+export interface WixPublisherOptions {
+  appId: string;
+  appSecret: string;
+  /** `WIX_BASE_URL`, e.g. `https://www.wixapis.com`. */
+  baseUrl: string;
+  refs: ProviderRefs;
+  /** Author of posts whose request has no `authorMemberId` (third-party apps must give one). */
+  defaultMemberId?: string;
+  /** Per HTTP request; default 30 s. */
+  timeoutMs?: number;
+  /** Per-store Wix limits; every HTTP call runs inside it. Default: run directly. */
+  limit?: WixLimit;
+  /** Clock for token expiry; default `Date.now`. */
+  now?: () => number;
+  /** Tokens are replaced this long before expiry; default 5 minutes. */
+  tokenMarginMs?: number;
+}
+
+/** Ref keys, per blog. */
+export const WIX_REFS = {
+  post: 'wix.post',
+  draft: 'wix.draft',
+  draftPending: 'wix.draft.pending',
+  media: 'wix.media',
+} as const;
+
+/** How far back (before the pending marker) a found draft may have been created and still be ours (clock skew). */
+const PENDING_SKEW_MS = 10 * 60_000;
+const EXCERPT_MAX = 500;
+
+interface WixImage {
+  id: string;
+  url?: string;
+  width?: number;
+  height?: number;
+}
+
+interface PendingDraft {
+  title: string;
+  memberId: string;
+  at: number;
+}
+
+interface DraftSummary {
+  id?: unknown;
+  title?: unknown;
+  memberId?: unknown;
+  createdDate?: unknown;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+function parseJson<T>(text: string | undefined): T | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function badResponse(what: string, instanceId: string): StageFailure {
+  return new StageFailure(
+    'WIX_BAD_RESPONSE',
+    `Wix answered "${what}" for store ${instanceId} without the expected fields`,
+    true,
+  );
+}
+
+/** A display name with an extension Wix can read the type from (`<title>.png`), when the URL has one. */
+function displayNameFor(title: string, url: string): string {
+  const ext = /\.(png|jpe?g|gif|webp|svg|avif)(?:$|[?#])/i.exec(new URL(url).pathname)?.[1];
+  const name =
+    title
+      .replace(/[\\/:*?"<>|\s]+/g, ' ')
+      .trim()
+      .slice(0, 80) || 'header';
+  return ext ? `${name}.${ext.toLowerCase()}` : name;
+}
+
+/** The image out of an import answer: `file.media.image.image` when present, else the file itself. */
+function importedImage(body: unknown): WixImage | undefined {
+  const file = isObject(body) && isObject(body['file']) ? body['file'] : undefined;
+  if (!file || typeof file['id'] !== 'string') return undefined;
+  const media = isObject(file['media']) && isObject(file['media']['image']) ? file['media']['image'] : undefined;
+  const inner = media && isObject(media['image']) ? media['image'] : undefined;
+  const image: WixImage = { id: file['id'] };
+  const url = inner?.['url'] ?? file['url'];
+  if (typeof url === 'string') image.url = url;
+  if (typeof inner?.['width'] === 'number') image.width = inner['width'];
+  if (typeof inner?.['height'] === 'number') image.height = inner['height'];
+  return image;
+}
+
+/** `post.url` is a PageUrl `{ base, path }` (some answers give a plain string). */
+function postUrl(body: unknown): string | undefined {
+  const post = isObject(body) && isObject(body['post']) ? body['post'] : undefined;
+  const url = post?.['url'];
+  if (typeof url === 'string' && url) return url;
+  if (isObject(url) && typeof url['path'] === 'string') {
+    const base = typeof url['base'] === 'string' ? url['base'].replace(/\/+$/, '') : '';
+    return `${base}${url['path']}`;
+  }
+  return undefined;
+}
+
+export function createWixPublisher(opts: WixPublisherOptions): Publisher {
+  const client: WixClient = createWixClient(opts);
+  const { refs } = opts;
+  const now = opts.now ?? Date.now;
+
+  async function importImage(call: PublishCall): Promise<WixImage | undefined> {
+    const { image } = call;
+    // Only absolute http(s) images can be imported; local (offline) images are skipped.
+    if (!image || !/^https?:\/\//i.test(image.url)) return undefined;
+    const stored = parseJson<WixImage>(await refs.get(call.blogId, WIX_REFS.media));
+    if (stored?.id) return stored;
+    const what = 'import the header image';
+    const body = await client.request(
+      call.instanceId,
+      {
+        method: 'POST',
+        path: '/site-media/v1/files/import',
+        body: { url: image.url, mediaType: 'IMAGE', displayName: displayNameFor(call.article.title, image.url) },
+        what,
+      },
+      call.signal,
+    );
+    const imported = importedImage(body);
+    if (!imported) throw badResponse(what, call.instanceId);
+    await refs.put(call.blogId, WIX_REFS.media, JSON.stringify(imported));
+    return imported;
+  }
+
+  async function toRicos(call: PublishCall): Promise<unknown> {
+    const what = 'convert the article to rich content';
+    // The article html is generated content: sanitized again right before it leaves.
+    const body = await client.request(
+      call.instanceId,
+      {
+        method: 'POST',
+        path: '/ricos/v1/ricos-document/convert/to-ricos',
+        body: { html: sanitizeHtml(call.article.html) },
+        what,
+      },
+      call.signal,
+    );
+    const document = isObject(body) ? body['document'] : undefined;
+    if (!isObject(document)) throw badResponse(what, call.instanceId);
+    return document;
+  }
+
+  /** A draft an earlier attempt created but never heard back about: same title and author, created since. */
+  async function findLostDraft(call: PublishCall, pending: PendingDraft): Promise<string | undefined> {
+    const what = 'look for a draft an earlier attempt created';
+    const body = await client.request(
+      call.instanceId,
+      {
+        method: 'POST',
+        path: '/blog/v3/draft-posts/query',
+        body: { query: { filter: { title: { $eq: pending.title } }, paging: { limit: 100 } } },
+        what,
+      },
+      call.signal,
+    );
+    const drafts =
+      isObject(body) && Array.isArray(body['draftPosts']) ? (body['draftPosts'] as DraftSummary[]) : undefined;
+    if (!drafts) throw badResponse(what, call.instanceId);
+    const created = (d: DraftSummary): number =>
+      typeof d.createdDate === 'string' ? Date.parse(d.createdDate) : Number.NaN;
+    const matches = drafts
+      .filter((d) => typeof d.id === 'string' && d.title === pending.title)
+      .filter((d) => d.memberId === undefined || d.memberId === pending.memberId)
+      .filter((d) => Number.isNaN(created(d)) || created(d) >= pending.at - PENDING_SKEW_MS)
+      // The oldest match is the first attempt's; later strays (if any) stay unpublished drafts.
+      .sort((a, b) => (created(a) || 0) - (created(b) || 0));
+    return matches[0]?.id as string | undefined;
+  }
+
+  async function createDraft(call: PublishCall, memberId: string, image: WixImage | undefined): Promise<string> {
+    const richContent = await toRicos(call);
+    const title = call.article.title;
+    const pending: PendingDraft = { title, memberId, at: now() };
+    // Written before the call: from here on, a lost answer is looked for instead of created again.
+    await refs.put(call.blogId, WIX_REFS.draftPending, JSON.stringify(pending));
+    const what = 'create the draft post';
+    const body = await client.request(
+      call.instanceId,
+      {
+        method: 'POST',
+        path: '/blog/v3/draft-posts',
+        body: {
+          draftPost: {
+            title,
+            excerpt: call.article.excerpt.slice(0, EXCERPT_MAX),
+            memberId,
+            richContent,
+            ...(image ? { media: { wixMedia: { image }, displayed: true, custom: true } } : {}),
+          },
+          publish: false,
+        },
+        what,
+      },
+      call.signal,
+    );
+    const draft = isObject(body) && isObject(body['draftPost']) ? body['draftPost'] : undefined;
+    if (typeof draft?.['id'] !== 'string') throw badResponse(what, call.instanceId);
+    await refs.put(call.blogId, WIX_REFS.draft, draft['id']);
+    return draft['id'];
+  }
+
+  async function draftFor(call: PublishCall): Promise<string> {
+    const existing = await refs.get(call.blogId, WIX_REFS.draft);
+    if (existing) return existing;
+    const memberId = call.request.authorMemberId ?? opts.defaultMemberId;
+    if (!memberId) {
+      throw new StageFailure(
+        'MISSING_MEMBER_ID',
+        `no Wix member to author the post for store ${call.instanceId}: give authorMemberId in the request or ` +
+          'configure a default member id (Wix requires memberId for drafts created by apps)',
+        false,
+      );
+    }
+    const pending = parseJson<PendingDraft>(await refs.get(call.blogId, WIX_REFS.draftPending));
+    if (pending && typeof pending.title === 'string') {
+      const found = await findLostDraft(call, { ...pending, memberId: pending.memberId ?? memberId });
+      if (found) {
+        await refs.put(call.blogId, WIX_REFS.draft, found);
+        return found;
+      }
+    }
+    const image = await importImage(call);
+    return createDraft(call, memberId, image);
+  }
+
+  async function readUrl(call: PublishCall, postId: string): Promise<string | undefined> {
+    try {
+      const body = await client.request(
+        call.instanceId,
+        {
+          method: 'GET',
+          path: `/blog/v3/posts/${encodeURIComponent(postId)}?fieldsets=URL`,
+          what: 'read the post URL',
+        },
+        call.signal,
+      );
+      return postUrl(body);
+    } catch (error) {
+      // The post is live: a missing URL is not worth failing (and re-running) the stage.
+      if (error instanceof StageFailure && error.code === 'ABORTED') throw error;
+      return undefined;
+    }
+  }
+
+  return {
+    name: 'wix',
+    async publish(call): Promise<PublishedPost> {
+      const done = parseJson<PublishedPost>(await refs.get(call.blogId, WIX_REFS.post));
+      if (done?.id) return done.url ? { id: done.id, url: done.url } : { id: done.id };
+
+      const draftId = await draftFor(call);
+      const what = 'publish the draft post';
+      // Publishing an already-published draft updates the same post, so a repeat after a lost answer is safe.
+      const body = await client.request(
+        call.instanceId,
+        { method: 'POST', path: `/blog/v3/draft-posts/${encodeURIComponent(draftId)}/publish`, body: {}, what },
+        call.signal,
+      );
+      const postId = isObject(body) ? body['postId'] : undefined;
+      if (typeof postId !== 'string' || postId === '') throw badResponse(what, call.instanceId);
+
+      const url = await readUrl(call, postId);
+      const post: PublishedPost = url ? { id: postId, url } : { id: postId };
+      await refs.put(call.blogId, WIX_REFS.post, JSON.stringify(post));
+      return post;
+    },
+  };
+}

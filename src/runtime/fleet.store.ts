@@ -1,0 +1,198 @@
+/**
+ * The fleet: aggregates over every blog this process knows (counts per status and per store, transitions,
+ * provider calls in flight, failures by code, limiter queues), in an `@xstate/store` that metrics and the
+ * dashboard read. Per-blog facts (when a blog entered its status, its last error) live in plain maps beside the
+ * store: copying a map that grows with the number of blogs on every update would make each update O(n).
+ */
+import { createStore } from '@xstate/store';
+import { BLOG_STATUSES, type BlogStatus, type StageError } from '../../machines/blog.types';
+import type { StatusChange } from './supervisor';
+
+/** Blogs per status. */
+export type StatusCounts = Record<BlogStatus, number>;
+
+/** The aggregates, as the store holds them. */
+export interface FleetContext {
+  byStatus: StatusCounts;
+  /** Per store (`instanceId`); a store appears once it has a blog. */
+  byStore: Record<string, StatusCounts>;
+  transitions: number;
+  /** Provider calls running now, per stage actor (`ideas`, `article`, `image`, `publish`). */
+  inFlight: Record<string, number>;
+  /** Blogs that entered FAILED, per error code. */
+  failures: Record<string, number>;
+  /** Calls waiting in each provider limiter. */
+  limiterQueues: Record<string, number>;
+}
+
+/** One status change as metrics see it; `durationMs` is the time spent in `from`, when this process saw it start. */
+export interface FleetTransition {
+  blogId: string;
+  instanceId: string;
+  from: BlogStatus | null;
+  to: BlogStatus;
+  durationMs?: number;
+  failure?: { stage: string; code: string };
+}
+
+/** One provider call event; `retryOf` is the error code that caused this attempt, for a repeated call. */
+export interface FleetCall {
+  stage: string;
+  phase: 'start' | 'ok' | 'error';
+  blogId?: string;
+  attempt?: number;
+  error?: StageError;
+  retryOf?: string;
+}
+
+/** Which blog a provider call belongs to. */
+export interface CallOwner {
+  blogId: string;
+  instanceId: string;
+  attempt: number;
+}
+
+/** A row of the start-up census: how many blogs of a store are in a status. */
+export interface StatusCount {
+  instanceId: string;
+  status: string;
+  n: number;
+}
+
+const zeroCounts = (): StatusCounts => Object.fromEntries(BLOG_STATUSES.map((s) => [s, 0])) as StatusCounts;
+
+function shift(counts: StatusCounts, from: BlogStatus | null, to: BlogStatus, by = 1): StatusCounts {
+  const next = { ...counts, [to]: counts[to] + by };
+  if (from) next[from] = Math.max(0, next[from] - by);
+  return next;
+}
+
+const bump = (map: Record<string, number>, key: string, by: number) => ({
+  ...map,
+  [key]: Math.max(0, (map[key] ?? 0) + by),
+});
+
+/** The status a stage actor works in. */
+export const STATUS_OF_STAGE: Record<string, BlogStatus> = {
+  ideas: 'GENERATING_IDEAS',
+  article: 'GENERATING_CONTENT',
+  image: 'GENERATING_IMAGE',
+  publish: 'PUBLISHING',
+};
+
+function createFleetStore() {
+  const context: FleetContext = {
+    byStatus: zeroCounts(),
+    byStore: {},
+    transitions: 0,
+    inFlight: {},
+    failures: {},
+    limiterQueues: {},
+  };
+  return createStore({
+    context,
+    on: {
+      seeded: (ctx, e: { rows: StatusCount[] }) => {
+        let { byStatus, byStore } = ctx;
+        for (const row of e.rows) {
+          if (!BLOG_STATUSES.includes(row.status as BlogStatus)) continue;
+          byStatus = shift(byStatus, null, row.status as BlogStatus, row.n);
+          byStore = {
+            ...byStore,
+            [row.instanceId]: shift(byStore[row.instanceId] ?? zeroCounts(), null, row.status as BlogStatus, row.n),
+          };
+        }
+        return { ...ctx, byStatus, byStore };
+      },
+      transitioned: (ctx, e: { instanceId: string; from: BlogStatus | null; to: BlogStatus; code?: string }) => ({
+        ...ctx,
+        byStatus: shift(ctx.byStatus, e.from, e.to),
+        byStore: { ...ctx.byStore, [e.instanceId]: shift(ctx.byStore[e.instanceId] ?? zeroCounts(), e.from, e.to) },
+        transitions: ctx.transitions + (e.from ? 1 : 0),
+        failures: e.code ? bump(ctx.failures, e.code, 1) : ctx.failures,
+      }),
+      called: (ctx, e: { stage: string; by: number }) => ({ ...ctx, inFlight: bump(ctx.inFlight, e.stage, e.by) }),
+      limiterQueue: (ctx, e: { limiter: string; depth: number }) => ({
+        ...ctx,
+        limiterQueues: { ...ctx.limiterQueues, [e.limiter]: Math.max(0, e.depth) },
+      }),
+    },
+  });
+}
+
+/** Creates the fleet registry; feed it with `recordStatusChange` and `recordCall`. */
+export function createFleet(now: () => number = Date.now) {
+  const store = createFleetStore();
+  /** When each working blog entered its current status (only blogs whose entry this process saw). */
+  const enteredAt = new Map<string, number>();
+  /** The last error code per blog while it retries a stage. */
+  const lastError = new Map<string, string>();
+  const transitionListeners = new Set<(t: FleetTransition) => void>();
+  const callListeners = new Set<(c: FleetCall) => void>();
+
+  return {
+    store,
+    /** The aggregates now. */
+    snapshot: (): FleetContext => store.getSnapshot().context,
+    /** Counts the blogs stored at start, before any change is fed. */
+    seed: (rows: StatusCount[]) => store.trigger.seeded({ rows }),
+    /** Feeds one status change from the supervisor. */
+    recordStatusChange(change: Pick<StatusChange, 'blogId' | 'instanceId' | 'status' | 'previousStatus' | 'context'>) {
+      const at = now();
+      const since = enteredAt.get(change.blogId);
+      const passive = change.status === 'DONE' || change.status === 'CANCELLED' || change.status === 'FAILED';
+      if (passive) {
+        enteredAt.delete(change.blogId);
+        lastError.delete(change.blogId);
+      } else enteredAt.set(change.blogId, at);
+      const error = change.status === 'FAILED' ? change.context.error : undefined;
+      store.trigger.transitioned({
+        instanceId: change.instanceId,
+        from: change.previousStatus,
+        to: change.status,
+        ...(error ? { code: error.code } : {}),
+      });
+      const transition: FleetTransition = {
+        blogId: change.blogId,
+        instanceId: change.instanceId,
+        from: change.previousStatus,
+        to: change.status,
+        ...(since !== undefined && change.previousStatus ? { durationMs: at - since } : {}),
+        ...(error ? { failure: { stage: error.stage, code: error.code } } : {}),
+      };
+      for (const listener of transitionListeners) listener(transition);
+    },
+    /** Feeds one provider call event from the stage actors. */
+    recordCall(stage: string, phase: FleetCall['phase'], owner?: CallOwner, error?: StageError) {
+      store.trigger.called({ stage, by: phase === 'start' ? 1 : -1 });
+      const key = owner?.blogId; // a blog runs one stage at a time
+      const retryOf =
+        phase === 'start' && key && (owner?.attempt ?? 1) > 1 ? (lastError.get(key) ?? 'UNKNOWN') : undefined;
+      if (key && phase === 'error' && error) lastError.set(key, error.code);
+      if (key && phase === 'ok') lastError.delete(key);
+      const call: FleetCall = {
+        stage,
+        phase,
+        ...(owner ? { blogId: owner.blogId, attempt: owner.attempt } : {}),
+        ...(error ? { error } : {}),
+        ...(retryOf ? { retryOf } : {}),
+      };
+      for (const listener of callListeners) listener(call);
+    },
+    /** Sets how many calls wait in a provider limiter (fed by the limiters). */
+    setLimiterQueue: (limiter: string, depth: number) => store.trigger.limiterQueue({ limiter, depth }),
+    /** Follows every status change fed; returns the unsubscribe function. */
+    onTransition(listener: (t: FleetTransition) => void): () => void {
+      transitionListeners.add(listener);
+      return () => transitionListeners.delete(listener);
+    },
+    /** Follows every provider call event fed; returns the unsubscribe function. */
+    onCall(listener: (c: FleetCall) => void): () => void {
+      callListeners.add(listener);
+      return () => callListeners.delete(listener);
+    },
+  };
+}
+
+/** The fleet registry's interface. */
+export type Fleet = ReturnType<typeof createFleet>;

@@ -1,0 +1,166 @@
+/**
+ * A local fake of Replicate's predictions API (127.0.0.1, random port; `url` includes `/v1`), close enough for the
+ * real `replicate` SDK: `POST /v1/models/:owner/:name/predictions`, `POST /v1/predictions` (with `version`),
+ * `GET /v1/predictions/:id`, `POST /v1/predictions/:id/cancel`. A prediction starts as `starting`, is `processing`
+ * while polled, and ends as planned (`succeeded` with an image URL by default) after `polls` GETs. Any reply can be
+ * scripted per test, and every request is recorded with its timestamps.
+ */
+import { startRecordingServer, type HttpReply, type RecordedRequest } from './fake.openai';
+
+/** How the predictions created from now on end. */
+export interface PredictionPlan {
+  /** GETs before the prediction reaches `status`; 0 ends it in the create response. */
+  polls: number;
+  status: 'succeeded' | 'failed' | 'canceled' | 'aborted';
+  error?: string;
+  /** Output on success; default `[<url>]`. */
+  output?: unknown;
+}
+
+/** A prediction as the fake keeps it (mutable, so a test can age it). */
+export interface FakePrediction {
+  id: string;
+  model: string;
+  version: string;
+  input: unknown;
+  status: string;
+  output: unknown;
+  error: string | null;
+  logs: string;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  urls: { get: string; cancel: string };
+  polls: number;
+  plan: PredictionPlan;
+}
+
+/** The fake Replicate server. */
+export interface FakeReplicate {
+  url: string;
+  requests: RecordedRequest[];
+  predictions: Map<string, FakePrediction>;
+  /** Recorded prediction creates (either POST route). */
+  creates(): RecordedRequest[];
+  /** Recorded `GET /v1/predictions/:id`. */
+  polls(): RecordedRequest[];
+  maxInFlight(): number;
+  /** Changes how later predictions end. */
+  plan(plan: Partial<PredictionPlan>): void;
+  /** `fn(request)` answers any request; `undefined` keeps the normal answer. */
+  script(fn: (req: RecordedRequest) => HttpReply | undefined): void;
+  /** Answers the next requests with these replies, in order, then normally again. */
+  enqueue(...replies: HttpReply[]): void;
+  close(): Promise<void>;
+}
+
+type StatusReply = HttpReply & { status: number };
+
+const problem = (status: number, title: string, detail: string, headers?: Record<string, string>): StatusReply => ({
+  status,
+  body: { title, detail, status },
+  ...(headers ? { headers } : {}),
+});
+
+/** Ready-made faults, as Replicate sends them. */
+export const replicateReplies = {
+  rateLimited: (retryAfterSeconds = 3): StatusReply =>
+    problem(429, 'Too Many Requests', 'Request was throttled.', { 'retry-after': String(retryAfterSeconds) }),
+  status: (status: number, detail = `status ${status}`): StatusReply => problem(status, `Error ${status}`, detail),
+  slow: (reply: StatusReply, delayMs: number): HttpReply => ({ ...reply, delayMs }),
+  hang: (): HttpReply => ({ hang: true }),
+  drop: (): HttpReply => ({ drop: true }),
+};
+
+/** Starts the fake; with `token`, any other bearer token gets a 401. */
+export async function startFakeReplicate(opts: { token?: string } = {}): Promise<FakeReplicate> {
+  const predictions = new Map<string, FakePrediction>();
+  let plan: PredictionPlan = { polls: 2, status: 'succeeded' };
+  let script: (req: RecordedRequest) => HttpReply | undefined = () => undefined;
+  const queue: HttpReply[] = [];
+  let base = '';
+
+  const advance = (p: FakePrediction) => {
+    if (p.polls < p.plan.polls) {
+      if (p.polls > 0) [p.status, p.started_at] = ['processing', p.started_at ?? new Date().toISOString()];
+      return;
+    }
+    if (p.completed_at) return;
+    p.status = p.plan.status;
+    p.completed_at = new Date().toISOString();
+    if (p.plan.status === 'succeeded')
+      p.output = p.plan.output ?? [`https://replicate.delivery/fake/${p.id}/out-0.webp`];
+    else p.error = p.plan.error ?? (p.plan.status === 'failed' ? 'CUDA out of memory' : null);
+  };
+  const view = ({ polls: _polls, plan: _plan, ...p }: FakePrediction) => ({ ...p, source: 'api', data_removed: false });
+
+  const create = (req: RecordedRequest, model: string, version: string): HttpReply => {
+    const body = (req.body ?? {}) as { input?: unknown; version?: string };
+    if (typeof body.input !== 'object' || body.input === null)
+      return problem(422, 'Invalid input', 'input is required');
+    const id = `p${Math.random().toString(36).slice(2, 14)}`;
+    const prediction: FakePrediction = {
+      id,
+      model,
+      version,
+      input: body.input,
+      status: 'starting',
+      output: null,
+      error: null,
+      logs: '',
+      created_at: new Date().toISOString(),
+      started_at: null,
+      completed_at: null,
+      urls: { get: `${base}/v1/predictions/${id}`, cancel: `${base}/v1/predictions/${id}/cancel` },
+      polls: 0,
+      plan: { ...plan },
+    };
+    predictions.set(id, prediction);
+    advance(prediction);
+    return { status: 201, body: view(prediction) };
+  };
+
+  const route = (req: RecordedRequest): HttpReply => {
+    const path = req.path.split('?')[0] ?? '';
+    const onModel = /^\/v1\/models\/([^/]+)\/([^/]+)\/predictions$/.exec(path);
+    if (req.method === 'POST' && onModel) {
+      return create(req, `${onModel[1]}/${onModel[2]}`, 'hidden');
+    }
+    if (req.method === 'POST' && path === '/v1/predictions') {
+      const version = (req.body as { version?: unknown } | undefined)?.version;
+      if (typeof version !== 'string') return problem(422, 'Invalid version', 'version is required');
+      return create(req, 'owner/model', version);
+    }
+    const m = /^\/v1\/predictions\/([^/]+)(\/cancel)?$/.exec(path);
+    const prediction = m ? predictions.get(m[1] ?? '') : undefined;
+    if (!prediction) return problem(404, 'Not found', 'The requested resource could not be found.');
+    if (req.method === 'GET' && !m?.[2]) {
+      prediction.polls++;
+      advance(prediction);
+    } else if (req.method === 'POST' && m?.[2] && !prediction.completed_at) {
+      [prediction.status, prediction.completed_at] = ['canceled', new Date().toISOString()];
+    } else return problem(405, 'Method not allowed', req.method);
+    return { status: 200, body: view(prediction) };
+  };
+
+  const server = await startRecordingServer((req) => {
+    if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) {
+      return problem(401, 'Unauthenticated', 'You did not pass a valid authentication token');
+    }
+    return queue.shift() ?? script(req) ?? route(req);
+  });
+  base = server.url;
+  const isCreate = (r: RecordedRequest) => r.method === 'POST' && /\/predictions$/.test(r.path);
+  return {
+    url: `${server.url}/v1`,
+    requests: server.requests,
+    predictions,
+    creates: () => server.requests.filter(isCreate),
+    polls: () => server.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/v1/predictions/')),
+    maxInFlight: server.maxInFlight,
+    plan: (next) => void (plan = { ...plan, ...next }),
+    script: (fn) => void (script = fn),
+    enqueue: (...replies) => void queue.push(...replies),
+    close: server.close,
+  };
+}
