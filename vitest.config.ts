@@ -1,9 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 // Unit and integration tests run together; integration files find their servers through test/support/servers.ts.
+// test/faults (server restarts, SIGKILL chaos, memory) runs afterwards with its own config, one file at a time.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['test/faults/**', '**/node_modules/**'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -37,6 +37,7 @@ const schema = z.object({
   WIX_APP_ID: z.string().min(1).optional(),
   WIX_APP_SECRET: z.string().min(1).optional(),
   WIX_BASE_URL: z.string().url().default('https://www.wixapis.com'),
+  WIX_DEFAULT_MEMBER_ID: z.string().min(1).max(128).optional(),
   REDIS_URL: optionalUrl,
   INKWELL_DATA_DIR: z.string().min(1).default('./.inkwell'),
   INKWELL_NODE_ID: z.string().min(1).max(128).default(`${os.hostname()}-${process.pid}`),

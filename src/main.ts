@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   log.info({ config: redactConfig(config) }, 'starting');
   const database = await openDatabase(config, log);
   const bus = await openBus(config, log);
-  const runtime = createRuntime({ config, log, database, bus, providers: createProviders(config, log) });
+  const runtime = createRuntime({ config, log, database, bus, providers: createProviders(config, log, database.db) });
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

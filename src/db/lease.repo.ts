@@ -33,12 +33,15 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
       return current?.owner ? { held: false, owner: current.owner } : this.claim(instanceId);
     },
 
-    /** Extends every lease this process holds; returns the stores still held (the others were lost). */
+    /**
+     * Extends every lease this process holds; returns the stores still held (the others were taken over).
+     * A lease that expired while the database was unreachable is still ours if nobody took it meanwhile.
+     */
     async renew(): Promise<Set<string>> {
       const rows = rowsOf<{ instance_id: string }>(
         await db.execute(sql`
           update store_leases set expires_at = now() + ${ttl}
-          where owner = ${nodeId} and expires_at >= now() returning instance_id`),
+          where owner = ${nodeId} returning instance_id`),
       );
       return new Set(rows.map((r) => r.instance_id));
     },

@@ -13,7 +13,8 @@ export function createRefsRepo(db: Db): ProviderRefs {
         .from(providerRefs)
         .where(and(eq(providerRefs.blogId, blogId), eq(providerRefs.key, key)))
         .limit(1);
-      return row?.value;
+      // An empty value is a cleared reference.
+      return row?.value ? row.value : undefined;
     },
     async put(blogId, key, value) {
       await db

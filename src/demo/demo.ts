@@ -65,7 +65,8 @@ async function run(): Promise<number> {
   mkdirSync(config.dataDir, { recursive: true });
   const log = createLogger(config.INKWELL_LOG_LEVEL, 'demo', pino.destination({ dest: logFile, sync: false }));
   const tracked = new Map<string, Tracked>();
-  let providers = createProviders(config, log);
+  const database = await openDatabase(config, log);
+  let providers = createProviders(config, log, database.db);
   if (flags.scale > 0) providers = withLatency(providers, legacyLatency(flags.scale));
 
   console.log(`Inkwell demo: ${flags.blogs} blogs for ${flags.stores} stores`);
@@ -77,7 +78,6 @@ async function run(): Promise<number> {
   );
   console.log(`  logs: ${logFile}\n`);
 
-  const database = await openDatabase(config, log);
   const pendingSelections = new Set<Promise<unknown>>();
   const runtime = createRuntime({
     config,

@@ -12,6 +12,8 @@ export interface MetricsDeps {
   fleet: Fleet;
   /** Unpublished outbox events, sampled on each scrape. */
   outboxBacklog?: () => Promise<number>;
+  /** Blog actors held in memory now (passivated blogs are not). */
+  liveActors?: () => number;
   /** Stores shown by name in `inkwell_blogs_by_store`; the rest are summed as `other`. */
   topStores?: number;
 }
@@ -125,7 +127,19 @@ export function createMetrics(deps: MetricsDeps) {
     buckets: SECONDS_BUCKETS,
     registers,
   });
-  const leases = new Gauge({ name: 'inkwell_leases_held', help: 'Blog leases this process holds', registers });
+  const leases = new Gauge({
+    name: 'inkwell_leases_held',
+    help: 'Store leases this process holds (each covers all blogs of one store)',
+    registers,
+  });
+  new Gauge({
+    name: 'inkwell_live_actors',
+    help: 'Blog actors in memory in this process (waiting and finished blogs are passivated)',
+    registers,
+    collect() {
+      if (deps.liveActors) this.set(deps.liveActors());
+    },
+  });
   new Gauge({
     name: 'inkwell_outbox_lag',
     help: 'Status events committed but not yet published',

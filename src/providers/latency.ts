@@ -23,6 +23,7 @@ export function withLatency(providers: Providers, latency: Latency, random: () =
   const wait = (mean: number, signal: AbortSignal) => sleep(Math.round(mean * (0.5 + random())), signal);
   const { writer, images, publisher } = providers;
   return {
+    ...providers,
     writer: {
       name: writer.name,
       generateIdeas: async (call) => (await wait(latency.ideas, call.signal), writer.generateIdeas(call)),

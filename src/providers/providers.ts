@@ -1,31 +1,100 @@
-/** Chooses the provider adapters from the configuration: real vendors when keyed, the offline ones otherwise. */
+/**
+ * Chooses the provider adapters from the configuration: real vendors when keyed, the offline ones otherwise;
+ * and puts every real provider behind its limiter (per provider; Wix per store), shared through Redis when
+ * `REDIS_URL` is set.
+ */
 import type { Config } from '../config';
+import type { Db } from '../db/database';
+import { createRefsRepo } from '../db/refs.repo';
 import type { Logger } from '../logger';
 import type { ImageMaker } from './image.port';
-import type { Publisher } from './publisher.port';
-import type { TextWriter } from './text.port';
+import { createProviderLimiter, type LimiterEvent, type ProviderLimiter } from './limiter';
+import { createFilePublisher } from './offline/file.publisher';
 import { createOfflineWriter } from './offline/offline.writer';
 import { createSvgImageMaker } from './offline/svg.image';
-import { createFilePublisher } from './offline/file.publisher';
+import { createOpenAiWriter } from './openai.writer';
+import type { Publisher } from './publisher.port';
+import { createReplicateImages } from './replicate.images';
+import type { TextWriter } from './text.port';
+import { createWixPublisher } from './wix.publisher';
 
-/** The three ports the stage actors call. */
+/** The three ports the stage actors call, and the limiters in front of the real ones. */
 export interface Providers {
   writer: TextWriter;
   images: ImageMaker;
   publisher: Publisher;
+  limiters?: ProviderLimiter[];
+  /** Feeds limiter events (queue, wait) to metrics; set by the runtime. */
+  observe?: { onLimiterEvent?: (e: LimiterEvent, queued: number) => void };
 }
 
-/** Builds the providers for `config`, saying loudly which ones are offline stand-ins. */
-export function createProviders(config: Config, log: Logger): Providers {
-  if (config.OPENAI_API_KEY || config.REPLICATE_API_TOKEN || config.WIX_APP_ID) {
-    log.warn('real provider credentials are set, but this build only has the offline providers: using them');
-  }
-  log.warn('OPENAI_API_KEY is not set: articles are written by the local offline writer');
-  log.warn('REPLICATE_API_TOKEN is not set: header images are rendered locally as SVG');
-  log.warn({ dir: `${config.dataDir}/published` }, 'WIX_APP_ID is not set: posts are written as HTML files');
-  return {
-    writer: createOfflineWriter(),
-    images: createSvgImageMaker({ dataDir: config.dataDir }),
-    publisher: createFilePublisher({ dataDir: config.dataDir }),
+/** Builds the providers for `config`; `db` holds the provider references real adapters need to repeat safely. */
+export function createProviders(config: Config, log: Logger, db?: Db): Providers {
+  const providers: Partial<Providers> & { limiters: ProviderLimiter[]; observe: NonNullable<Providers['observe']> } = {
+    limiters: [],
+    observe: {},
   };
+  const redis = config.REDIS_URL ? { url: config.REDIS_URL, prefix: 'inkwell' } : undefined;
+  const limiter = (name: string, concurrency: number, rpm: number, perStore = false) => {
+    const created: ProviderLimiter = createProviderLimiter({
+      name,
+      concurrency,
+      rpm,
+      perStore,
+      ...(redis ? { redis } : {}),
+      log,
+      onEvent: (e) => providers.observe.onLimiterEvent?.(e, created.queued()),
+    });
+    providers.limiters.push(created);
+    return (instanceId: string, fn: () => Promise<unknown>) => created.limit(instanceId, fn);
+  };
+  const needRefs = () => {
+    if (!db) throw new Error('real providers need the database for their provider references');
+    return createRefsRepo(db);
+  };
+
+  if (config.OPENAI_API_KEY) {
+    const limit = limiter('openai', config.INKWELL_OPENAI_CONCURRENCY, config.INKWELL_OPENAI_RPM);
+    providers.writer = createOpenAiWriter({
+      apiKey: config.OPENAI_API_KEY,
+      model: config.OPENAI_MODEL,
+      ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
+      limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
+    });
+    log.info({ model: config.OPENAI_MODEL }, 'text: OpenAI');
+  } else {
+    log.warn('OPENAI_API_KEY is not set: ideas and articles are written by the local offline writer');
+    providers.writer = createOfflineWriter();
+  }
+  if (config.REPLICATE_API_TOKEN) {
+    const limit = limiter('replicate', config.INKWELL_REPLICATE_CONCURRENCY, config.INKWELL_REPLICATE_RPM);
+    providers.images = createReplicateImages({
+      token: config.REPLICATE_API_TOKEN,
+      model: config.REPLICATE_MODEL,
+      refs: needRefs(),
+      ...(config.REPLICATE_BASE_URL ? { baseUrl: config.REPLICATE_BASE_URL } : {}),
+      limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
+    });
+    log.info({ model: config.REPLICATE_MODEL }, 'images: Replicate');
+  } else {
+    log.warn('REPLICATE_API_TOKEN is not set: header images are rendered locally as SVG');
+    providers.images = createSvgImageMaker({ dataDir: config.dataDir });
+  }
+  if (config.WIX_APP_ID && config.WIX_APP_SECRET) {
+    const limit = limiter('wix', config.INKWELL_WIX_CONCURRENCY, config.INKWELL_WIX_RPM, true);
+    providers.publisher = createWixPublisher({
+      appId: config.WIX_APP_ID,
+      appSecret: config.WIX_APP_SECRET,
+      baseUrl: config.WIX_BASE_URL,
+      refs: needRefs(),
+      ...(config.WIX_DEFAULT_MEMBER_ID ? { defaultMemberId: config.WIX_DEFAULT_MEMBER_ID } : {}),
+      limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
+    });
+    log.info({ baseUrl: config.WIX_BASE_URL }, 'publishing: Wix');
+  } else {
+    log.warn({ dir: `${config.dataDir}/published` }, 'WIX_APP_ID is not set: posts are written as HTML files');
+    providers.publisher = createFilePublisher({ dataDir: config.dataDir });
+  }
+  if (redis && providers.limiters.length > 0) log.info('provider limits are shared through Redis');
+  return providers as Providers;
 }

@@ -124,6 +124,17 @@ export function createLeaseManager(deps: {
       deps.onChange?.(0);
     },
     held: () => owned.size,
+    /** Runs a tick now (a peer just handed its stores over), unless one is running. */
+    kick() {
+      if (stopped || ticking) return;
+      clearTimeout(timer);
+      ticking = tick()
+        .catch((err: unknown) => deps.log.error({ err }, 'lease tick failed; retrying next tick'))
+        .finally(() => {
+          ticking = undefined;
+          if (!stopped) schedule();
+        });
+    },
   };
 }
 

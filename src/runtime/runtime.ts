@@ -67,7 +67,16 @@ export function createRuntime(deps: RuntimeDeps) {
   const outbox = createOutboxRepo(database.db);
   const relay = createOutboxRelay({ repo: outbox, bus, subjects, log });
   const fleet = createFleet();
-  const metrics = createMetrics({ fleet, outboxBacklog: () => outbox.backlog() });
+  const metrics = createMetrics({
+    fleet,
+    outboxBacklog: () => outbox.backlog(),
+    liveActors: () => supervisor.size(),
+  });
+  deps.providers.observe ??= {};
+  deps.providers.observe.onLimiterEvent = (e, queued) => {
+    fleet.setLimiterQueue(e.name, queued);
+    if (e.kind === 'started' && e.waitMs !== undefined) metrics.observeLimiterWait(e.name, e.waitMs / 1000);
+  };
   let inFlight = 0;
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
@@ -165,7 +174,10 @@ export function createRuntime(deps: RuntimeDeps) {
       const restored = supervisor.size();
       const quarantined = await repo.countQuarantined();
       log.info({ restored, quarantined, stores: leases.held(), ms: Date.now() - started }, 'rehydrated working blogs');
-      unserve = forwarder?.serve((name, body, opts) => intake.apply(name, body, opts));
+      const unserveForwarded = forwarder?.serve((name, body, opts) => intake.apply(name, body, opts));
+      // A peer that stops gracefully says so: take its stores now rather than when its leases expire.
+      const unfollow = bus.subscribe(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, () => leases.kick());
+      unserve = () => (unserveForwarded?.(), unfollow());
       relay.start();
       if (bus.kind === 'nats') {
         const names = {
@@ -198,8 +210,12 @@ export function createRuntime(deps: RuntimeDeps) {
         await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
+        await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));
         // Hand the stores over at once: the next process (or a peer's next tick) takes them.
-        await leases.release().catch((err: unknown) => log.warn({ err }, 'releasing store leases failed'));
+        await leases
+          .release()
+          .then(() => bus.publish(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, { nodeId }))
+          .catch((err: unknown) => log.warn({ err }, 'releasing store leases failed'));
         inspector.stop();
         await relay.stop();
         await bus.close();

@@ -1,6 +1,6 @@
 /**
  * Live inspection (INKWELL_INSPECT) against the loopback relay of `npm run inspect`: a runtime on PGlite reports
- * its blog actors, live and rehydrated after a restart; without INKWELL_INSPECT it never connects.
+ * its blog actors, live and restored after a restart; without INKWELL_INSPECT it never connects.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,6 +73,13 @@ describe('live inspection (INKWELL_INSPECT, loopback relay)', () => {
     const mark = events.length;
     const second = await startRuntime({ INKWELL_INSPECT: relay.url }, dbDir);
     try {
+      // A blog waiting for a selection is passivated: the selection restores it, and the relay sees that actor.
+      const res = await second.http.inject({
+        method: 'POST',
+        url: '/api/blogs/insp-1/select',
+        payload: { instanceId: 'shop-i', ideaIndex: 0 },
+      });
+      expect(res.statusCode).toBe(202);
       await seen('insp-1', '@xstate.actor', mark);
       const restored = events
         .slice(mark)

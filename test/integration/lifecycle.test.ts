@@ -12,6 +12,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { http, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { startFakeOpenAi } from '../support/fake.openai';
 import { describeWithPostgres, type PostgresHandle } from '../support/servers';
 
 const MAIN = 'src/main.ts';
@@ -267,12 +268,15 @@ await describeWithPostgres('secrets in the output (needs PostgreSQL)', (db) => {
   const TOKEN = 'tok-secret-456';
 
   it('never writes OPENAI_API_KEY or INKWELL_API_TOKEN to stdout or stderr', async () => {
+    // The real OpenAI adapter runs, against the local fake that speaks the API (and checks the key).
+    const openai = await startFakeOpenAi({ apiKey: KEY });
     const rt = await startRuntime(
       {
         DATABASE_URL: db().url,
         INKWELL_DATA_DIR: f.dataDir,
         PORT: '0',
         OPENAI_API_KEY: KEY,
+        OPENAI_BASE_URL: openai.url,
         INKWELL_API_TOKEN: TOKEN,
         INKWELL_LOG_LEVEL: 'debug',
       },
@@ -299,6 +303,8 @@ await describeWithPostgres('secrets in the output (needs PostgreSQL)', (db) => {
       return r.body?.status === 'DONE' ? true : undefined;
     });
     expect((await terminate(rt)).code).toBe(0);
+    await openai.close();
+    expect(openai.completions().length).toBeGreaterThanOrEqual(1);
     const all = rt.output.join('\n');
     expect(all).toContain('listening');
     expect(all).not.toContain(KEY);

@@ -30,10 +30,10 @@ export async function startRuntime(
   proc.stderr.on('data', (d: Buffer) => output.push(d.toString()));
   const lines = createInterface({ input: proc.stdout });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`runtime not ready in ${readyTimeoutMs} ms:\n${output.join('')}`)),
-      readyTimeoutMs,
-    );
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // never leave a half-started runtime behind
+      reject(new Error(`runtime not ready in ${readyTimeoutMs} ms:\n${output.join('\n')}`));
+    }, readyTimeoutMs);
     lines.on('line', (line) => {
       output.push(line);
       if (output.length > 2000) output.splice(0, 1000);

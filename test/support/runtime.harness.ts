@@ -16,6 +16,7 @@ import { openBus } from '../../src/bus/open';
 import { openDatabase } from '../../src/db/open';
 import { StageFailure } from '../../src/errors';
 import { createLogger } from '../../src/logger';
+import { legacyLatency, withLatency } from '../../src/providers/latency';
 import { createProviders, type Providers } from '../../src/providers/providers';
 import { createRuntime } from '../../src/runtime/runtime';
 
@@ -45,6 +46,7 @@ function script(keywords: string[], stage: string, blogId: string, signal: Abort
 
 function scripted(p: Providers): Providers {
   return {
+    ...p,
     writer: {
       name: 'scripted',
       generateIdeas: async (c) => (
@@ -87,7 +89,10 @@ const bus: Bus =
           opts?.durable ? new Promise<void>(() => undefined) : opened.publish(subject, payload, opts),
       }
     : opened;
-const providers = scripted(createProviders(config, log));
+const scale = Number(process.env.HARNESS_LATENCY_SCALE ?? 0);
+const base = createProviders(config, log, database.db);
+// HARNESS_LATENCY_SCALE=N: every provider call takes the old system's stage time divided by N.
+const providers = scripted(scale > 0 ? withLatency(base, legacyLatency(scale)) : base);
 const runtime = createRuntime({ config, log, database, bus, providers, drainGraceMs: 1000 });
 const stop = () => void runtime.stop().then(() => process.exit(0));
 process.on('SIGTERM', stop);

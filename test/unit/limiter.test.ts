@@ -124,7 +124,8 @@ describe('createProviderLimiter (local)', () => {
     };
     await expect(withRetry()).resolves.toBe('ok');
     expect(starts).toHaveLength(5);
-    expect(maxStartsInWindow(starts, 400)).toBeLessThanOrEqual(3);
+    // Starts are stamped inside fn, a little after the limiter decided them: allow 20 ms of scheduling skew.
+    expect(maxStartsInWindow(starts, 380)).toBeLessThanOrEqual(3);
     expect((starts[3] as number) - (starts[0] as number)).toBeGreaterThanOrEqual(395);
     await limiter.stop();
   });

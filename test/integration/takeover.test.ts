@@ -1,0 +1,140 @@
+/**
+ * Several processes (needs PostgreSQL and NATS): each store is advanced by one process at a time. A process
+ * killed while holding blogs has them finished by another within the lease TTL plus a few seconds; one that
+ * stops gracefully hands them over at once; a command sent to the wrong process is forwarded to the owner.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { fleetProblems, statuses } from '../support/fleet.check';
+import { http, killHard, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { describeWithPostgres, requireNats } from '../support/servers';
+
+const nats = await requireNats();
+const TTL_MS = 3000;
+
+await describeWithPostgres('store leases across processes (needs PostgreSQL and NATS)', (db) => {
+  let dataDir: string;
+  let client: pg.Client;
+  const running: RuntimeProcess[] = [];
+  const streams = { cmd: `T_${nats?.prefix}_CMD`, evt: `T_${nats?.prefix}_EVT` };
+  const start = async (nodeId: string, hold: boolean, ttl = TTL_MS) => {
+    const rt = await startRuntime({
+      DATABASE_URL: db().url,
+      NATS_URL: nats!.url,
+      INKWELL_SUBJECT_PREFIX: nats!.prefix,
+      INKWELL_COMMANDS_STREAM: streams.cmd,
+      INKWELL_EVENTS_STREAM: streams.evt,
+      INKWELL_DATA_DIR: dataDir,
+      INKWELL_NODE_ID: nodeId,
+      INKWELL_LEASE_TTL_MS: String(ttl),
+      HARNESS_HOLD: hold ? '1' : '0',
+      PORT: '0',
+    });
+    running.push(rt);
+    return rt;
+  };
+  const create = async (rt: RuntimeProcess, blogId: string, instanceId: string, keywords: string[] = []) => {
+    const res = await http(rt.base, 'POST', '/api/blogs', {
+      blogId,
+      instanceId,
+      idea: { title: `Post ${blogId}` },
+      keywords,
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+  };
+  const owner = async (instanceId: string) =>
+    (
+      (await client.query('select owner from store_leases where instance_id = $1', [instanceId])).rows[0] as
+        { owner: string | null } | undefined
+    )?.owner;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-takeover-'));
+    client = new pg.Client({ connectionString: db().url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    for (const rt of running) rt.proc.kill('SIGKILL');
+    await client?.end();
+    if (nats) {
+      const nc = await connect({ servers: nats.url });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(streams.cmd).catch(() => undefined);
+      await jsm.streams.delete(streams.evt).catch(() => undefined);
+      await nc.close();
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it.skipIf(!nats)(
+    'forwards a command to the store owner, and finishes a killed owner’s blogs within the TTL plus a few seconds',
+    async () => {
+      const a = await start('node-a', true);
+      const b = await start('node-b', false);
+      for (let i = 0; i < 6; i++) await create(a, `held-${i}`, `shop-${i % 2}`, ['hold:article']);
+      expect(await owner('shop-0')).toBe('node-a');
+      // Sent to B, applied by A (the owner): B forwards it.
+      await create(b, 'via-b', 'shop-0', ['hold:article']);
+      expect(await owner('shop-0')).toBe('node-a');
+      await until('all held in GENERATING_CONTENT', async () => {
+        const all = await statuses(client);
+        return [...all.values()].filter((s) => s === 'GENERATING_CONTENT').length === 7 ? true : undefined;
+      });
+      const killedAt = Date.now();
+      await killHard(a);
+      await until(
+        'B finishes A’s blogs',
+        async () => ([...(await statuses(client)).values()].every((s) => s === 'DONE') ? true : undefined),
+        TTL_MS + 10_000,
+        100,
+      );
+      const tookMs = Date.now() - killedAt;
+      console.log(`[takeover] blogs of a killed process finished ${tookMs} ms after the kill (TTL ${TTL_MS} ms)`);
+      expect(tookMs).toBeLessThan(TTL_MS + 5000);
+      expect(await owner('shop-0')).toBe('node-b');
+      expect(await fleetProblems(client, dataDir, 7)).toEqual([]);
+    },
+    120_000,
+  );
+
+  it.skipIf(!nats)(
+    'hands a gracefully stopped process’s stores over at once, well before its leases would expire',
+    async () => {
+      const longTtl = 60_000;
+      const c = await start('node-c', true, longTtl);
+      const d = await start('node-d', false, longTtl);
+      for (let i = 0; i < 4; i++) await create(c, `calm-${i}`, `calm-shop-${i % 2}`, ['hold:image']);
+      await until('held in GENERATING_IMAGE', async () => {
+        const { rows } = await client.query(
+          "select count(*)::int as n from blogs where blog_id like 'calm-%' and status = 'GENERATING_IMAGE'",
+        );
+        return (rows[0] as { n: number }).n === 4 ? true : undefined;
+      });
+      c.proc.kill('SIGTERM');
+      expect(await c.exited).toBe(0);
+      const stoppedAt = Date.now();
+      await until(
+        'D finishes C’s blogs',
+        async () => {
+          const { rows } = await client.query(
+            "select count(*)::int as n from blogs where blog_id like 'calm-%' and status = 'DONE'",
+          );
+          return (rows[0] as { n: number }).n === 4 ? true : undefined;
+        },
+        20_000,
+        100,
+      );
+      const tookMs = Date.now() - stoppedAt;
+      console.log(`[takeover] blogs of a stopped process finished ${tookMs} ms after it exited (TTL ${longTtl} ms)`);
+      expect(tookMs).toBeLessThan(10_000);
+      expect(await owner('calm-shop-0')).toBe('node-d');
+      void d;
+    },
+    120_000,
+  );
+});
