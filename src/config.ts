@@ -65,6 +65,7 @@ const schema = z.object({
   INKWELL_RETRY_BASE_MS: int(0).default(1000),
   INKWELL_SELECTION_TIMEOUT_MS: ms.default(7 * 24 * 60 * 60 * 1000),
   INKWELL_LEASE_TTL_MS: ms.default(15_000),
+  INKWELL_PROVIDER_TIMEOUT_MS: ms.default(60_000),
   INKWELL_INSPECT: z.string().url().optional(),
   INKWELL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

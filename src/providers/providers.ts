@@ -58,6 +58,7 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
     providers.writer = createOpenAiWriter({
       apiKey: config.OPENAI_API_KEY,
       model: config.OPENAI_MODEL,
+      timeoutMs: config.INKWELL_PROVIDER_TIMEOUT_MS,
       ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
       limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
     });
@@ -72,6 +73,7 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
       token: config.REPLICATE_API_TOKEN,
       model: config.REPLICATE_MODEL,
       refs: needRefs(),
+      requestTimeoutMs: config.INKWELL_PROVIDER_TIMEOUT_MS,
       ...(config.REPLICATE_BASE_URL ? { baseUrl: config.REPLICATE_BASE_URL } : {}),
       limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
     });
@@ -87,6 +89,7 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
       appSecret: config.WIX_APP_SECRET,
       baseUrl: config.WIX_BASE_URL,
       refs: needRefs(),
+      timeoutMs: config.INKWELL_PROVIDER_TIMEOUT_MS,
       ...(config.WIX_DEFAULT_MEMBER_ID ? { defaultMemberId: config.WIX_DEFAULT_MEMBER_ID } : {}),
       limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
     });

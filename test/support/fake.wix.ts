@@ -347,10 +347,15 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
     if (req.headers.authorization) rec.authorization = req.headers.authorization;
     requests.push(rec);
     let flightKey: string | undefined;
+    let finished = false;
     const finish = (): void => {
-      rec.endedAt = Date.now();
+      if (finished) return;
+      finished = true;
+      rec.endedAt ??= Date.now();
       if (flightKey !== undefined) inFlight.set(flightKey, (inFlight.get(flightKey) ?? 1) - 1);
     };
+    // A request is in flight while its connection is open: a client that gave up (timeout) has ended it.
+    res.once('close', finish);
     try {
       const text = await readBody(req);
       let body: unknown = undefined;
