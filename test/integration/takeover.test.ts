@@ -132,7 +132,8 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
       const tookMs = Date.now() - stoppedAt;
       console.log(`[takeover] blogs of a stopped process finished ${tookMs} ms after it exited (TTL ${longTtl} ms)`);
       expect(tookMs).toBeLessThan(10_000);
-      expect(await owner('calm-shop-0')).toBe('node-d');
+      // Any live peer may take them (node-b from the test before is still up), never the stopped one.
+      expect(['node-b', 'node-d']).toContain(await owner('calm-shop-0'));
       void d;
     },
     120_000,
