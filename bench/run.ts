@@ -1,0 +1,178 @@
+/**
+ * `npm run bench [-- --quick] [-- --only latency|throughput|idle|embedded]`: the four scenarios of issue #8 in one
+ * run, a table on stdout, bench/results/bench.json and bench/results/bench.svg (with --quick: bench.quick.json and
+ * bench.quick.svg, so CI never overwrites the published figures). PostgreSQL from DATABASE_URL, else
+ * postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh database, dropped afterwards.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { runEmbedded, type EmbeddedResult } from './embedded.bench';
+import { runIdle, type IdleResult } from './idle.bench';
+import { runLatency, type LatencyResult } from './latency.bench';
+import { describeMachine } from './lib/machine';
+import { renderChart, type Panel } from './lib/chart';
+import { round } from './lib/stats';
+import { runThroughput, type ThroughputResult } from './throughput.bench';
+
+const SCENARIOS = ['latency', 'throughput', 'idle', 'embedded'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const quick = values.quick;
+const only = values.only as Scenario | undefined;
+if (only && !SCENARIOS.includes(only)) {
+  console.error(`--only must be one of ${SCENARIOS.join(', ')}`);
+  process.exit(2);
+}
+const wanted = (s: Scenario) => !only || only === s;
+const say = (line: string) => console.log(line);
+
+const machine = await describeMachine();
+const started = Date.now();
+const results: {
+  latency?: LatencyResult;
+  throughput?: ThroughputResult;
+  idle?: IdleResult;
+  embedded?: EmbeddedResult;
+} = {};
+if (wanted('latency')) results.latency = await runLatency(quick, say);
+if (wanted('throughput')) results.throughput = await runThroughput(quick, say);
+if (wanted('idle')) results.idle = await runIdle(quick, say);
+if (wanted('embedded')) results.embedded = await runEmbedded(quick, say);
+
+type Row = { scenario: string; figure: string; value: string; target: string; met: string };
+const rows: Row[] = [];
+const add = (scenario: string, figure: string, value: string, target = '', met?: boolean) =>
+  rows.push({ scenario, figure, value, target, met: met === undefined ? '' : met ? 'yes' : 'NO' });
+const x = (r: number) => `${round(r, 2)}x`;
+const targets: Record<string, boolean> = {};
+
+if (results.latency) {
+  const l = results.latency;
+  add(
+    'latency',
+    'ideal per blog p50/p95/max',
+    `${round(l.idealMs.p50)}/${round(l.idealMs.p95)}/${round(l.idealMs.max)} ms`,
+  );
+  add(
+    'latency',
+    'ideal makespan (rate-limit bound)',
+    `${round(l.idealMakespanMs)} ms (${round(l.rateLimitBoundMs)} ms)`,
+  );
+  for (const s of l.systems) {
+    const v = s.vsIdeal;
+    add(
+      'latency',
+      `${s.system} p50/p95/max`,
+      `${round(s.latencyMs.p50)}/${round(s.latencyMs.p95)}/${round(s.latencyMs.max)} ms (${x(v.p50)}/${x(v.p95)}/${x(v.max)} ideal)`,
+      s.system === 'inkwell' ? 'p95 ≤ 1.05x ideal' : '',
+      s.system === 'inkwell' ? (targets.latencyP95 = v.p95 <= 1.05) : undefined,
+    );
+    add('latency', `${s.system} makespan`, `${round(s.makespanMs)} ms (${x(v.makespan)} ideal)`);
+  }
+  const adv = l.inkwellP95AdvantageOverLifecycle;
+  add('latency', 'lifecycle p95 ÷ inkwell p95', x(adv), '≥ 2x', (targets.latencyVsLifecycle = adv >= 2));
+}
+if (results.throughput) {
+  const t = results.throughput;
+  add('throughput', `${t.blogs} blogs: persisted transitions/s`, `${round(t.transitionsPerSec)}`);
+  add('throughput', 'single-row UPDATE/s (16 conns)', `${round(t.updateRatePerSec)}`);
+  add(
+    'throughput',
+    'transitions/s ÷ UPDATE/s',
+    x(t.vsUpdateRate),
+    '≥ 1.5x',
+    (targets.vsUpdate = t.vsUpdateRate >= 1.5),
+  );
+  add(
+    'throughput',
+    'finished blogs/s',
+    `${round(t.blogsPerSec)}`,
+    '≥ 500',
+    (targets.blogsPerSec = t.blogsPerSec >= 500),
+  );
+}
+if (results.idle) {
+  const i = results.idle;
+  add(
+    'idle',
+    `${i.blogs} waiting: spawn → listening`,
+    `${i.readyMs} ms`,
+    '≤ 3000 ms',
+    (targets.ready = i.readyMs <= 3000),
+  );
+  add('idle', 'RSS at ready', `${i.rssAtReadyMb} MB`, '< 300 MB', (targets.rss = i.rssAtReadyMb < 300));
+  add('idle', 'RSS after load / peak', `${i.rssAfterLoadMb} / ${i.peakRssMb} MB`);
+  const s = i.selections;
+  add(
+    'idle',
+    `selections ${s.rate}/s × ${s.seconds} s`,
+    `${s.accepted}/${s.sent} accepted, ${s.failed} failed, ${s.committed} committed`,
+  );
+  add(
+    'idle',
+    'select → committed p50/p99',
+    `${round(i.latencyMs.p50, 1)}/${round(i.latencyMs.p99, 1)} ms`,
+    'p99 < 50 ms',
+    (targets.selectP99 = i.latencyMs.p99 < 50 && s.accepted === s.sent),
+  );
+}
+if (results.embedded) {
+  const m = results.embedded.median;
+  add('embedded', `demo ${results.embedded.blogs} blogs: wall`, `${m.wallMs} ms`);
+  add(
+    'embedded',
+    'load code + open PGlite / migrate + blogs / stop',
+    `${m.loadAndOpenMs} / ${m.demoWallMs} / ${m.stopMs} ms`,
+  );
+  add('embedded', 'latency per blog p50/p95', `${m.p50Ms}/${m.p95Ms} ms`);
+}
+
+console.log(
+  `\nInkwell bench${quick ? ' (quick)' : ''}: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, PostgreSQL ${machine.postgres}, ${machine.date}`,
+);
+console.table(rows);
+
+const panels: Panel[] = [];
+if (results.latency) {
+  const l = results.latency;
+  panels.push({
+    title: `Latency per blog, ${l.blogs} blogs, stage times ÷ 100 (ms; lower is better)`,
+    bars: [
+      { label: 'ideal p50', value: l.idealMs.p50, unit: 'ms', series: 3 },
+      { label: 'ideal p95', value: l.idealMs.p95, unit: 'ms', series: 3 },
+      ...l.systems.flatMap((s, i) => [
+        { label: `${s.system} p50`, value: s.latencyMs.p50, unit: 'ms', series: i },
+        { label: `${s.system} p95`, value: s.latencyMs.p95, unit: 'ms', series: i },
+      ]),
+    ],
+  });
+}
+if (results.throughput) {
+  const t = results.throughput;
+  panels.push({
+    title: `Writes per second on the same PostgreSQL (higher is better)`,
+    bars: [
+      { label: 'single-row UPDATE (16 conns)', value: t.updateRatePerSec, unit: '/s', series: 3 },
+      { label: 'inkwell persisted transitions', value: t.transitionsPerSec, unit: '/s', series: 0 },
+      { label: 'inkwell finished blogs', value: t.blogsPerSec, unit: '/s', series: 0 },
+    ],
+  });
+}
+const suffix = quick ? '.quick' : '';
+const dir = new URL('./results/', import.meta.url);
+await mkdir(dir, { recursive: true });
+const json = {
+  quick,
+  only: only ?? null,
+  machine,
+  seconds: Math.round((Date.now() - started) / 1000),
+  targets,
+  results,
+  table: rows,
+};
+await writeFile(new URL(`bench${suffix}.json`, dir), `${JSON.stringify(json, null, 2)}\n`);
+const subtitle = `${machine.cores} cores · Node ${machine.node} · PostgreSQL ${machine.postgres} · ${machine.date.slice(0, 10)}`;
+await writeFile(new URL(`bench${suffix}.svg`, dir), renderChart('Inkwell benchmarks', subtitle, panels));
+console.log(`written ${new URL(`bench${suffix}.json`, dir).pathname} and bench${suffix}.svg`);
+process.exit(0);
