@@ -1,6 +1,6 @@
 /** Blog rows: create, commit transitions in batches, read for the API and for rehydration. */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import { blogs, outbox } from './schema';
+import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
 
 /** A blog row as read back. */
@@ -67,31 +67,20 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
   return {
     /** Inserts the blog and its first event; `false` when the id exists already (nothing changes then). */
     async insert(blog: NewBlog): Promise<boolean> {
-      return db.transaction(async (tx) => {
-        const inserted = await tx
-          .insert(blogs)
-          .values({
-            blogId: blog.blogId,
-            instanceId: blog.instanceId,
-            status: blog.status,
-            seq: blog.event.seq,
-            snapshot: blog.snapshot,
-            machineVersion: blog.machineVersion,
-            view: blog.view,
-            createdAt: blog.createdAt,
-            updatedAt: blog.createdAt,
-          })
-          .onConflictDoNothing()
-          .returning({ blogId: blogs.blogId });
-        if (inserted.length === 0) return false;
-        await tx.insert(outbox).values({
-          blogId: blog.blogId,
-          instanceId: blog.instanceId,
-          seq: blog.event.seq,
-          payload: blog.event.payload,
-        });
-        return true;
-      });
+      // One statement, so one round trip and atomic: the event is written only if the row was.
+      const rows = rowsOf<{ blog_id: string }>(
+        await db.execute(sql`
+          with b as (
+            insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, updated_at)
+            values (${blog.blogId}, ${blog.instanceId}, ${blog.status}, ${blog.event.seq}, ${JSON.stringify(blog.snapshot)}::jsonb,
+              ${blog.machineVersion}, ${JSON.stringify(blog.view)}::jsonb, ${blog.createdAt.toISOString()}, ${blog.createdAt.toISOString()})
+            on conflict (blog_id) do nothing
+            returning blog_id, instance_id)
+          insert into outbox (blog_id, instance_id, seq, payload)
+          select blog_id, instance_id, ${blog.event.seq}, ${JSON.stringify(blog.event.payload)}::jsonb from b
+          returning blog_id`),
+      );
+      return rows.length > 0;
     },
 
     /**

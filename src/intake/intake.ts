@@ -68,11 +68,6 @@ export function createIntake(deps: IntakeDeps) {
   async function create(body: unknown, opts: ApplyOptions): Promise<CommandResult> {
     const c: CreateCommand = parse(createSchema, body);
     const blogId = c.blogId ?? opts.blogIdHint ?? randomUUID();
-    const existing = await deps.repo.get(blogId);
-    if (existing) {
-      if (existing.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
-      return { blog: viewOfRow(existing), applied: false };
-    }
     const request = {
       keywords: c.keywords ?? [],
       ...(c.topic !== undefined ? { topic: c.topic } : {}),
@@ -81,15 +76,29 @@ export function createIntake(deps: IntakeDeps) {
       ...(c.tone !== undefined ? { tone: c.tone } : {}),
       ...(c.authorMemberId !== undefined ? { authorMemberId: c.authorMemberId } : {}),
     };
-    const { created } = await deps.supervisor.create({
+    // Insert first (it does nothing when the id exists), so a new blog costs one round trip.
+    const { created, createdAt } = await deps.supervisor.create({
       blogId,
       instanceId: c.instanceId,
       request,
       settings: deps.settings,
     });
-    const blog = await view(blogId);
-    if (blog.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
-    return { blog, applied: created };
+    if (created) {
+      const at = createdAt.toISOString();
+      const blog: BlogView = {
+        blogId,
+        instanceId: c.instanceId,
+        status: 'PENDING',
+        seq: 1,
+        createdAt: at,
+        updatedAt: at,
+      };
+      return { blog, applied: true };
+    }
+    const existing = await view(blogId);
+    // Another store's blog answers exactly like a missing one.
+    if (existing.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+    return { blog: existing, applied: false };
   }
 
   async function select(body: unknown): Promise<CommandResult> {

@@ -81,9 +81,8 @@ export const STATUS_OF_STAGE: Record<string, BlogStatus> = {
 };
 
 function createFleetStore() {
-  const context: FleetContext = {
+  const context: Omit<FleetContext, 'byStore'> = {
     byStatus: zeroCounts(),
-    byStore: {},
     transitions: 0,
     inFlight: {},
     failures: {},
@@ -93,21 +92,16 @@ function createFleetStore() {
     context,
     on: {
       seeded: (ctx, e: { rows: StatusCount[] }) => {
-        let { byStatus, byStore } = ctx;
+        let { byStatus } = ctx;
         for (const row of e.rows) {
           if (!BLOG_STATUSES.includes(row.status as BlogStatus)) continue;
           byStatus = shift(byStatus, null, row.status as BlogStatus, row.n);
-          byStore = {
-            ...byStore,
-            [row.instanceId]: shift(byStore[row.instanceId] ?? zeroCounts(), null, row.status as BlogStatus, row.n),
-          };
         }
-        return { ...ctx, byStatus, byStore };
+        return { ...ctx, byStatus };
       },
-      transitioned: (ctx, e: { instanceId: string; from: BlogStatus | null; to: BlogStatus; code?: string }) => ({
+      transitioned: (ctx, e: { from: BlogStatus | null; to: BlogStatus; code?: string }) => ({
         ...ctx,
         byStatus: shift(ctx.byStatus, e.from, e.to),
-        byStore: { ...ctx.byStore, [e.instanceId]: shift(ctx.byStore[e.instanceId] ?? zeroCounts(), e.from, e.to) },
         transitions: ctx.transitions + (e.from ? 1 : 0),
         failures: e.code ? bump(ctx.failures, e.code, 1) : ctx.failures,
       }),
@@ -123,6 +117,14 @@ function createFleetStore() {
 /** Creates the fleet registry; feed it with `recordStatusChange` and `recordCall`. */
 export function createFleet(now: () => number = Date.now) {
   const store = createFleetStore();
+  // Per-store counts grow with the number of stores: kept outside the store and updated in place, since copying
+  // them on every transition would cost O(stores) per transition (DESIGN: per-actor/per-store maps stay outside).
+  const byStore: Record<string, StatusCounts> = {};
+  const countStore = (instanceId: string, from: BlogStatus | null, to: BlogStatus, by = 1) => {
+    const counts = (byStore[instanceId] ??= zeroCounts());
+    counts[to] += by;
+    if (from) counts[from] = Math.max(0, counts[from] - by);
+  };
   /** When each working blog entered its current status (only blogs whose entry this process saw). */
   const enteredAt = new Map<string, number>();
   /** The last error code per blog while it retries a stage. */
@@ -133,21 +135,28 @@ export function createFleet(now: () => number = Date.now) {
   return {
     store,
     /** The aggregates now. */
-    snapshot: (): FleetContext => store.getSnapshot().context,
+    snapshot: (): FleetContext => ({ ...store.getSnapshot().context, byStore }),
     /** Counts the blogs stored at start, before any change is fed. */
-    seed: (rows: StatusCount[]) => store.trigger.seeded({ rows }),
+    seed: (rows: StatusCount[]) => {
+      for (const row of rows) {
+        if (BLOG_STATUSES.includes(row.status as BlogStatus))
+          countStore(row.instanceId, null, row.status as BlogStatus, row.n);
+      }
+      store.trigger.seeded({ rows });
+    },
     /** Feeds one status change from the supervisor. */
     recordStatusChange(change: Pick<StatusChange, 'blogId' | 'instanceId' | 'status' | 'previousStatus' | 'context'>) {
       const at = now();
       const since = enteredAt.get(change.blogId);
-      const passive = change.status === 'DONE' || change.status === 'CANCELLED' || change.status === 'FAILED';
+      // Waiting blogs are passivated too: remembering them here would grow with every idle blog.
+      const passive = ['DONE', 'CANCELLED', 'FAILED', 'AWAITING_SELECTION'].includes(change.status);
       if (passive) {
         enteredAt.delete(change.blogId);
         lastError.delete(change.blogId);
       } else enteredAt.set(change.blogId, at);
       const error = change.status === 'FAILED' ? change.context.error : undefined;
+      countStore(change.instanceId, change.previousStatus, change.status);
       store.trigger.transitioned({
-        instanceId: change.instanceId,
         from: change.previousStatus,
         to: change.status,
         ...(error ? { code: error.code } : {}),

@@ -169,7 +169,7 @@ export function createSupervisor(deps: SupervisorDeps) {
 
   return {
     /** Creates and starts a blog; `created: false` (and nothing changes) when the id exists already. */
-    async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean }> {
+    async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean; createdAt: Date }> {
       const actor = createActor(deps.machine, { input, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       const context = actor.getSnapshot().context;
       const created = await deps.repo.insert({
@@ -182,13 +182,13 @@ export function createSupervisor(deps: SupervisorDeps) {
         event: { seq: 1, payload: eventPayload(context, 'PENDING', null, 1, createdAt) },
         createdAt,
       });
-      if (!created || live.has(input.blogId)) return { created: false };
+      if (!created || live.has(input.blogId)) return { created: false, createdAt };
       deps.onInserted?.();
       deps.persister.track(input.blogId, 0);
       attach(actor, { ...input, status: 'PENDING', seq: 1 });
       deps.onStatusChange?.({ ...input, status: 'PENDING', previousStatus: null, seq: 1, context });
       actor.start();
-      return { created: true };
+      return { created: true, createdAt };
     },
 
     /** Rehydrates every blog that still has work or a timer, interleaving stores so none starts first. */
