@@ -20,6 +20,9 @@ const REDACT = [
   '*.WIX_APP_SECRET',
   '*.INKWELL_API_TOKEN',
   'headers.authorization',
+  'err.client',
+  '*.connectionParameters',
+  '*.connectionString',
   'req.headers.authorization',
 ];
 

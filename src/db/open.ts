@@ -9,7 +9,9 @@ import { openPostgres } from './pg.client';
 /** Opens (but does not migrate) the configured database. */
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
   if (config.DATABASE_URL) {
-    return openPostgres(config.DATABASE_URL, (err) => log.error({ err }, 'postgres connection error'));
+    // Only what identifies the failure: pg attaches its client (with connection parameters) to pool errors.
+    const describe = (err: Error & { code?: string }) => ({ message: err.message, code: err.code });
+    return openPostgres(config.DATABASE_URL, (err) => log.error({ err: describe(err) }, 'postgres connection error'));
   }
   const dir = path.join(config.dataDir, 'db');
   log.info({ dir }, 'DATABASE_URL is not set: using embedded PGlite');
