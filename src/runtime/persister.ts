@@ -33,6 +33,8 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   let pending = new Map<string, Entry>();
   let inFlight: Promise<void> | undefined;
   let committing = new Set<string>();
+  /** Dropped while a write was queued or in flight: forgotten once that write is done. */
+  const forgotten = new Set<string>();
   let failures = 0;
   const idle: Array<() => void> = [];
 
@@ -65,6 +67,10 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
       } else {
         versions.set(blogId, (versions.get(blogId) ?? 0) + 1);
         e.waiters.forEach((w) => w.resolve());
+      }
+      if (forgotten.has(blogId) && !pending.has(blogId)) {
+        forgotten.delete(blogId);
+        versions.delete(blogId);
       }
     }
   }
@@ -107,12 +113,14 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   return {
     /** Starts tracking a blog at the version its row has now. */
     track(blogId: string, version: number) {
+      forgotten.delete(blogId);
       versions.set(blogId, version);
     },
     /** Stops tracking (the actor was dropped); pending writes still go out. */
     forget(blogId: string) {
       // A write still queued or in flight needs the version; the next `track` sets it anew anyway.
       if (!pending.has(blogId) && !committing.has(blogId)) versions.delete(blogId);
+      else forgotten.add(blogId);
     },
     /** Queues a transition; resolves when it is committed, rejects if another writer won. */
     enqueue(write: PendingWrite, events: OutboxEvent[]): Promise<void> {
