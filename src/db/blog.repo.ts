@@ -1,5 +1,6 @@
 /** Blog rows: create, commit transitions in batches, read for the API and for rehydration. */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
 
@@ -46,15 +47,10 @@ export interface ListQuery {
   cursor?: { createdAt: Date; blogId: string };
 }
 
-const WORKING = ['PENDING', 'GENERATING_IDEAS', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING'];
-const ACTIVE = [
-  'PENDING',
-  'GENERATING_IDEAS',
-  'AWAITING_SELECTION',
-  'GENERATING_CONTENT',
-  'GENERATING_IMAGE',
-  'PUBLISHING',
-];
+/** Blogs a store's owner keeps in memory: working, or waiting for a working slot. */
+export const LIVE_STATUSES: readonly BlogStatus[] = ['PENDING', ...WORKING_STATUSES];
+/** Blogs that still have work or a timer. */
+const ACTIVE = [...LIVE_STATUSES, 'AWAITING_SELECTION'];
 
 /**
  * Creates the repository over `db`. With `fenceOwner`, every commit also requires that this process still
@@ -173,7 +169,9 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
       return db
         .select()
         .from(blogs)
-        .where(and(eq(blogs.instanceId, instanceId), inArray(blogs.status, WORKING), isNull(blogs.quarantinedAt)))
+        .where(
+          and(eq(blogs.instanceId, instanceId), inArray(blogs.status, [...LIVE_STATUSES]), isNull(blogs.quarantinedAt)),
+        )
         .orderBy(blogs.createdAt);
     },
 

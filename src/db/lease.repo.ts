@@ -3,12 +3,16 @@
  * skewed clocks still agree on who holds what.
  */
 import { sql } from 'drizzle-orm';
+import { LIVE_STATUSES } from './blog.repo';
 import { rowsOf, type Db } from './database';
 
 /** The outcome of an attempt to hold a store. */
 export type LeaseClaim = { held: true; takeover: boolean } | { held: false; owner: string };
 
-const ACTIVE_SQL = sql`('PENDING','GENERATING_IDEAS','GENERATING_CONTENT','GENERATING_IMAGE','PUBLISHING')`;
+const ACTIVE_SQL = sql`(${sql.join(
+  LIVE_STATUSES.map((s) => sql`${s}`),
+  sql`, `,
+)})`;
 
 /** Creates the repository over `db` for the process `nodeId`. */
 export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {

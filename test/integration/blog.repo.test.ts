@@ -14,6 +14,7 @@ import {
   type BlogMachine,
   type StageInput,
 } from '../../machines/blog.machine';
+import { BLOG_STATUSES } from '../../machines/blog.types';
 import type { Article, BlogStatus, HeaderImage, Idea, PublishedPost, StageOutput } from '../../machines/blog.types';
 import { createBlogRepo, type BlogRepo, type BlogWrite, type OutboxEvent } from '../../src/db/blog.repo';
 import { rowsOf, type Database } from '../../src/db/database';
@@ -350,17 +351,7 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
     });
 
     describe('loadActive and quarantine', () => {
-      const statuses: BlogStatus[] = [
-        'PENDING',
-        'GENERATING_IDEAS',
-        'AWAITING_SELECTION',
-        'GENERATING_CONTENT',
-        'GENERATING_IMAGE',
-        'PUBLISHING',
-        'DONE',
-        'FAILED',
-        'CANCELLED',
-      ];
+      const statuses = BLOG_STATUSES;
 
       beforeEach(async () => {
         for (const [i, status] of statuses.entries())

@@ -2,35 +2,16 @@
  * `npm run demo` on the embedded default: no servers, no keys. It creates blogs for several stores, finishes
  * them all, ends with a summary, and leaves the published pages where it says.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runToExit } from '../support/process';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-
-/** Runs the demo to its exit without any server URL in its environment. */
+/** Runs the demo to its exit without any server URL or provider key in its environment. */
 function runDemo(args: string[], env: Record<string, string>, timeoutMs: number) {
-  const base = { ...process.env };
-  for (const name of ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'OPENAI_API_KEY', 'REPLICATE_API_TOKEN', 'WIX_APP_ID'])
-    delete base[name];
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/demo/demo.ts', ...args], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
+  const unset = ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'OPENAI_API_KEY', 'REPLICATE_API_TOKEN', 'WIX_APP_ID'];
+  return runToExit('src/demo/demo.ts', args, { env, unset, timeoutMs });
 }
 
 describe('npm run demo (embedded PGlite, no servers)', () => {

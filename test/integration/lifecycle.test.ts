@@ -4,43 +4,23 @@
  * flight, publishing each blog once; bad configuration exits non-zero with one line naming the variable;
  * a snapshot that cannot be restored is quarantined without stopping the process; secrets never reach the output.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { http, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { http, runToExit, startRuntime, until, type RuntimeProcess } from '../support/process';
 import { startFakeOpenAi } from '../support/fake.openai';
 import { describeWithPostgres, type PostgresHandle } from '../support/servers';
 
 const MAIN = 'src/main.ts';
 const HARNESS = 'test/support/runtime.harness.ts';
-const ROOT = new URL('../..', import.meta.url).pathname;
 const idea = { title: 'Caring for cast iron', summary: 'Seasoning, cleaning and the myths in between.' };
 
 /** Runs `src/main.ts` to its exit with exactly `env` added (inherited DATABASE_URL etc. removed). */
 function runMain(env: Record<string, string>, timeoutMs = 20_000) {
-  const base = { ...process.env };
-  for (const name of ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'PORT']) delete base[name];
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      // 'exit' can precede the last 'data' events: wait for the streams to close.
-      proc.once('close', () => resolve({ code, stdout, stderr }));
-    }),
-  );
+  return runToExit(MAIN, [], { env, unset: ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'PORT'], timeoutMs });
 }
 
 /** Sends SIGTERM and resolves with the exit code and how long the drain took. */
@@ -57,7 +37,18 @@ async function terminate(rt: RuntimeProcess): Promise<{ code: number | null; ms:
 
 /** The per-describe fixtures: a temp data dir, a pg client on the fresh database, and cleanup of processes. */
 function useFixtures(db: () => PostgresHandle) {
-  const f = { dataDir: '', client: undefined as unknown as pg.Client, running: [] as RuntimeProcess[] };
+  const f = {
+    dataDir: '',
+    client: undefined as unknown as pg.Client,
+    running: [] as RuntimeProcess[],
+    /** The environment of a runtime on this test's database and data dir, plus `extra`. */
+    env: (extra: Record<string, string> = {}): Record<string, string> => ({
+      DATABASE_URL: db().url,
+      INKWELL_DATA_DIR: f.dataDir,
+      PORT: '0',
+      ...extra,
+    }),
+  };
   beforeAll(async () => {
     f.dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-lifecycle-'));
     f.client = new pg.Client({ connectionString: db().url });
@@ -83,12 +74,7 @@ async function statusesOf(client: pg.Client, ids: string[]): Promise<Map<string,
 
 await describeWithPostgres('npm start (needs PostgreSQL)', (db) => {
   const f = useFixtures(db);
-  const env = (extra: Record<string, string> = {}) => ({
-    DATABASE_URL: db().url,
-    INKWELL_DATA_DIR: f.dataDir,
-    PORT: '0',
-    ...extra,
-  });
+  const env = f.env;
 
   it('migrates, serves /healthz with {status:"ok"} and logs JSON lines on stdout', async () => {
     const rt = await startRuntime(env({ INKWELL_NODE_ID: 'boot' }), MAIN);
@@ -192,12 +178,7 @@ describe('bad configuration', () => {
 
 await describeWithPostgres('a snapshot that cannot be restored (needs PostgreSQL)', (db) => {
   const f = useFixtures(db);
-  const env = (extra: Record<string, string> = {}) => ({
-    DATABASE_URL: db().url,
-    INKWELL_DATA_DIR: f.dataDir,
-    PORT: '0',
-    ...extra,
-  });
+  const env = f.env;
 
   it('is quarantined at start while the process keeps serving and a healthy blog beside it finishes', async () => {
     // A first process migrates and parks a healthy blog mid-stage, then drains.

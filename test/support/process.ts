@@ -106,3 +106,33 @@ export async function until<T>(
   }
   throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
 }
+
+/**
+ * Runs `script` to its exit with `env` added and the variables in `unset` removed from the inherited environment;
+ * resolves with the exit code and everything it printed (SIGKILL after `timeoutMs`).
+ */
+export function runToExit(
+  script: string,
+  args: string[],
+  opts: { env: Record<string, string>; unset: string[]; timeoutMs: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const base = { ...process.env };
+  for (const name of opts.unset) delete base[name];
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...base, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs);
+  // 'close' (not 'exit'): it comes after the last 'data' events.
+  return new Promise((resolve) =>
+    proc.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
