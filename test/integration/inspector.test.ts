@@ -97,7 +97,10 @@ describe('live inspection (INKWELL_INSPECT, loopback relay)', () => {
     try {
       await createBlog(runtime, 'quiet-1');
       await new Promise((r) => setTimeout(r, 200));
-      expect({ connections, events: events.length }).toEqual(before);
+      // No new connection, and nothing about this runtime's blog (frames the previous test's runtime sent while
+      // stopping may still arrive, so the total count is not the measure).
+      expect(connections).toBe(before.connections);
+      expect(events.slice(before.events).filter((e) => JSON.stringify(e).includes('quiet-1'))).toEqual([]);
     } finally {
       await runtime.stop();
     }
