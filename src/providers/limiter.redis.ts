@@ -13,6 +13,8 @@
  * - ACQUIRE (Lua, atomic): prune both, refuse if `sem` is full or `win` is full (with a hint: ms until the first
  *   lease expires or the first start leaves the window), else add the lease and the start. All times come from
  *   Redis `TIME`, so the processes' clocks do not matter. Both keys get a PEXPIRE, so idle limits leave nothing.
+ * - RELEASE (Lua): frees the lease and moves its start to the latest moment the request can have reached the
+ *   provider (limiter.ts says why).
  * - Key loss (FLUSHALL/FLUSHDB, DEL, expiry, a Redis restart without persistence): ACQUIRE re-creates the keys, and
  *   RENEW (the heartbeat) re-adds this process's live leases and its own starts still inside the window (ZADD NX
  *   with their original times). Every process does the same, so within leaseMs/3 the sets again hold everything
@@ -24,7 +26,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Attempt, Gate, GateFactory, LimiterLog } from './limiter';
+import { ARRIVAL_SLACK_MS, type Attempt, type Gate, type GateFactory, type LimiterLog } from './limiter';
 
 export interface RedisGateOptions {
   url: string;
@@ -58,6 +60,19 @@ redis.call('PEXPIRE', sem, leaseMs * 2)
 redis.call('ZADD', win, now, id)
 redis.call('PEXPIRE', win, windowMs + 1000)
 return {1, now, 0}
+`;
+
+/** Frees the lease and moves its start to its latest possible arrival (min(now, start + slack)); returns it, or -1. */
+const RELEASE = `
+local sem, win, id, slack = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
+redis.call('ZREM', sem, id)
+local start = redis.call('ZSCORE', win, id)
+if not start then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local at = math.min(now, tonumber(start) + slack)
+redis.call('ZADD', win, 'XX', at, id)
+return at
 `;
 
 /** ARGV: leaseMs, windowMs, number of leases, lease ids..., then (start time, id) pairs. Returns starts re-added. */
@@ -94,6 +109,7 @@ type Scripted = Redis & {
     id: string,
   ): Promise<[number, number, number]>;
   inkwellLimiterRenew(sem: string, win: string, ...args: (string | number)[]): Promise<number>;
+  inkwellLimiterRelease(sem: string, win: string, id: string, slackMs: number): Promise<number>;
 };
 
 /** What this process holds and started in one limit domain: re-asserted by the heartbeat. */
@@ -125,6 +141,7 @@ export function createRedisGates(opts: RedisGateOptions): GateFactory {
   }) as Scripted;
   redis.defineCommand('inkwellLimiterAcquire', { numberOfKeys: 2, lua: ACQUIRE });
   redis.defineCommand('inkwellLimiterRenew', { numberOfKeys: 2, lua: RENEW });
+  redis.defineCommand('inkwellLimiterRelease', { numberOfKeys: 2, lua: RELEASE });
 
   // Outage bookkeeping: loud, but not once per failed command.
   let downSince: number | undefined;
@@ -245,7 +262,18 @@ export function createRedisGates(opts: RedisGateOptions): GateFactory {
                 if (released) return;
                 released = true;
                 state.held.delete(id);
-                if (!closed) redis.zrem(sem, id).catch(noteDown); // if it fails, the lease expires
+                if (closed) return;
+                // Frees the slot and counts the start from its latest possible arrival (see limiter.ts); if this
+                // fails, the lease expires and the start keeps its original time.
+                redis
+                  .inkwellLimiterRelease(sem, win, id, ARRIVAL_SLACK_MS)
+                  .then((at) => {
+                    const own = state.starts.find((s) => s.id === id);
+                    if (own === undefined || at < 0) return;
+                    own.at = at;
+                    state.starts.sort((a, b) => a.at - b.at);
+                  })
+                  .catch(noteDown);
               },
             },
           };

@@ -3,6 +3,12 @@
  * (`windowMs`, 60 s by default), per provider or, with `perStore`, per store (Wix limits per app instance).
  * A retry by the caller is a new `limit()` call and counts again, so the limits hold retries included.
  *
+ * The provider counts a call when the request reaches it, which can be later than when the call started here (a
+ * slow connect, a stalled event loop). So when a call ends, its entry in the window moves to the latest moment the
+ * request can have arrived: its end, or `ARRIVAL_SLACK_MS` after its start for longer calls (a request that took
+ * longer than that to reach the provider has timed out long before). The window seen by the provider then never
+ * holds more than `rpm` starts, at the cost of a window up to that slack longer for slow-to-send calls.
+ *
  * In front of the limit sits a round-robin queue over stores (FairQueue): when a slot frees, the next store in the
  * ring gets it, so one busy store does not hold back the others.
  *
@@ -117,6 +123,8 @@ interface Job {
 }
 
 const GLOBAL_LANE = '*';
+/** How long after its start a call's request surely reached the provider (see the header). */
+export const ARRIVAL_SLACK_MS = 2_000;
 const SWEEP_LANES_OVER = 256;
 
 export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLimiter {
@@ -316,6 +324,14 @@ function createLocalGates(opts: { concurrency: number; rpm: number; windowMs: nu
                 if (released) return;
                 released = true;
                 inFlight -= 1;
+                // Count the start from its latest possible arrival at the provider (see the header).
+                const index = starts.indexOf(now, head);
+                if (index < 0) return; // already out of the window
+                starts.splice(index, 1);
+                const arrived = Math.min(Date.now(), now + ARRIVAL_SLACK_MS);
+                let at = starts.length;
+                while (at > head && (starts[at - 1] as number) > arrived) at -= 1;
+                starts.splice(at, 0, arrived);
               },
             },
           };

@@ -237,6 +237,17 @@ await describeWithRedis('provider limiter shared through Redis', (redis) => {
     expect(childIntervals(child).length).toBe(15);
   });
 
+  it('counts a call in the shared window from its end (its latest possible arrival), across two limiters', async () => {
+    const cfg = { name: 'openai', concurrency: 5, rpm: 1, windowMs: 300, leaseMs: 5_000 };
+    const a = make(cfg);
+    const b = make(cfg);
+    const rec = recorder();
+    await Promise.all([a.limit('s', rec.call(100)), b.limit('s', rec.call(100))]);
+    const [first, second] = [...rec.intervals].sort((x, y) => x.s - y.s);
+    // Counted from its start only, the second could begin 200 ms after the first may have reached the provider.
+    expect(second!.s - first!.e).toBeGreaterThanOrEqual(cfg.windowMs - 10);
+  });
+
   it('two limiters and a child process stay within ONE rpm window together', async () => {
     const windowMs = 1_000;
     const cfg = { name: 'replicate', concurrency: 50, rpm: 8, windowMs, leaseMs: 5_000 };

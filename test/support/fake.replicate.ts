@@ -49,7 +49,10 @@ export interface FakeReplicate {
   plan(plan: Partial<PredictionPlan>): void;
   /** `fn(request)` answers any request; `undefined` keeps the normal answer. */
   script(fn: (req: RecordedRequest) => HttpReply | undefined): void;
-  /** Answers the next requests with these replies, in order, then normally again. */
+  /**
+   * Answers the next *create* requests with these replies, in order, then normally again. Only creates take
+   * them, so a late poll left over from an earlier test cannot swallow a reply meant for this one.
+   */
   enqueue(...replies: HttpReply[]): void;
   close(): Promise<void>;
 }
@@ -143,14 +146,14 @@ export async function startFakeReplicate(opts: { token?: string } = {}): Promise
     return { status: 200, body: view(prediction) };
   };
 
+  const isCreate = (r: RecordedRequest) => r.method === 'POST' && /\/predictions$/.test(r.path);
   const server = await startRecordingServer((req) => {
     if (opts.token && req.headers.authorization !== `Bearer ${opts.token}`) {
       return problem(401, 'Unauthenticated', 'You did not pass a valid authentication token');
     }
-    return queue.shift() ?? script(req) ?? route(req);
+    return (isCreate(req) ? queue.shift() : undefined) ?? script(req) ?? route(req);
   });
   base = server.url;
-  const isCreate = (r: RecordedRequest) => r.method === 'POST' && /\/predictions$/.test(r.path);
   return {
     url: `${server.url}/v1`,
     requests: server.requests,

@@ -103,6 +103,24 @@ describe('createProviderLimiter (local)', () => {
     await limiter.stop();
   });
 
+  it('counts a call in the window from its latest possible arrival (its end), so a late request cannot crowd the window', async () => {
+    // The provider sees a request when it arrives, which may be up to the call's end. A start-time-only window
+    // would let the next call start `windowMs` after the first one's start, i.e. only 200 ms after it may have
+    // arrived; counting it from its end keeps every pair of arrivals at least a window apart.
+    const windowMs = 300;
+    const limiter = createProviderLimiter({ name: 'test', concurrency: 5, rpm: 1, windowMs });
+    const ends: number[] = [];
+    const starts: number[] = [];
+    const slowToSend = async () => {
+      starts.push(Date.now());
+      await sleep(100);
+      ends.push(Date.now());
+    };
+    await Promise.all([limiter.limit('s', slowToSend), limiter.limit('s', slowToSend)]);
+    expect(starts[1]! - ends[0]!).toBeGreaterThanOrEqual(windowMs - 5);
+    await limiter.stop();
+  });
+
   it('a retried call counts again: each limit() call is one start', async () => {
     const limiter = createProviderLimiter({ name: 'test', concurrency: 5, rpm: 3, windowMs: 400 });
     const starts: number[] = [];
