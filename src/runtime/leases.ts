@@ -124,6 +124,8 @@ export function createLeaseManager(deps: {
       deps.onChange?.(0);
     },
     held: () => owned.size,
+    /** True once `stop()` was called: no store will be taken any more. */
+    stopping: () => stopped,
     /** Runs a tick now (a peer just handed its stores over), unless one is running. */
     kick() {
       if (stopped || ticking) return;

@@ -135,7 +135,10 @@ export function createRuntime(deps: RuntimeDeps) {
   });
   const forwarder =
     bus.kind === 'nats' ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log) : undefined;
-  const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder);
+  // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
+  const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder, {
+    waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
+  });
   const http = createHttpServer({
     intake,
     log,

@@ -138,4 +138,44 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
     },
     120_000,
   );
+  it.skipIf(!nats)(
+    'a command for a store whose owner was just killed waits for the lease and is applied (202, not an error)',
+    async () => {
+      const e = await start('node-e', true);
+      const f = await start('node-f', false);
+      // node-e holds the store: one blog held mid-stage keeps it busy, another waits for a selection.
+      await create(e, 'busy-1', 'orphan-shop', ['hold:article']);
+      const res = await http(e.base, 'POST', '/api/blogs', {
+        blogId: 'pick-1',
+        instanceId: 'orphan-shop',
+        topic: 'figs',
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      await until('pick-1 awaits a selection, busy-1 is held', async () => {
+        const all = await statuses(client);
+        return all.get('pick-1') === 'AWAITING_SELECTION' && all.get('busy-1') === 'GENERATING_CONTENT'
+          ? true
+          : undefined;
+      });
+      expect(await owner('orphan-shop')).toBe('node-e');
+      await killHard(e);
+      // At once, while the dead process's lease is still valid: the command must wait it out, not fail.
+      const sentAt = Date.now();
+      const sel = await http(f.base, 'POST', '/api/blogs/pick-1/select', { instanceId: 'orphan-shop', ideaIndex: 0 });
+      const tookMs = Date.now() - sentAt;
+      console.log(`[takeover] a select for a killed owner's store answered ${sel.status} after ${tookMs} ms`);
+      expect(sel.status, JSON.stringify(sel.body)).toBe(202);
+      expect(tookMs).toBeLessThan(TTL_MS + 5000);
+      await until(
+        'both blogs DONE',
+        async () => {
+          const all = await statuses(client);
+          return all.get('pick-1') === 'DONE' && all.get('busy-1') === 'DONE' ? true : undefined;
+        },
+        20_000,
+        100,
+      );
+    },
+    120_000,
+  );
 });
