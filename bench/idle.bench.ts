@@ -1,8 +1,10 @@
 /**
  * Scenario 3, idle scale: a million blogs waiting for a selection, bulk-inserted with SQL from the row of a real
- * blog that reached AWAITING_SELECTION; then `node --import tsx src/main.ts` (what `npm start` runs) is started on
- * that database: time from spawn to its `listening` log line and its memory; then 500 selections/s over HTTP. The
- * 202 is sent after the transition is committed, so the HTTP latency is command → committed.
+ * blog that reached AWAITING_SELECTION; then the production composition is started as its own process on that
+ * database (bench/lib/remote.child.ts: what `npm start` wires, with providers that wait like the remote services
+ * under their real per-minute limits instead of the offline ones that render and write files on this CPU): time
+ * from spawn to its `listening` log line and its memory; then 500 selections/s over HTTP. The 202 is sent after
+ * the transition is committed, so the HTTP latency is command → GENERATING_CONTENT committed.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -124,7 +126,7 @@ export async function runIdle(quick: boolean, say: (line: string) => void): Prom
     const listening = new Promise<number>((r) => (ready = r));
     const started = performance.now();
     const child = spawnTsx(
-      ['src/main.ts'],
+      ['bench/lib/remote.child.ts'],
       cleanEnv({ PORT: '0', DATABASE_URL: db.url, INKWELL_DATA_DIR: dataDir, INKWELL_LOG_LEVEL: 'info' }),
       (line) => {
         if (!line.includes('"listening"')) return;

@@ -83,8 +83,15 @@ export function createLimiters(): Record<LimiterName, ProviderLimiter> {
   return { openai: make('openai'), replicate: make('replicate'), wix: make('wix') };
 }
 
-/** The instant providers behind `limiters`, each call first sleeping its blog's stage time. */
-export function createSimulatedProviders(seed: string, limiters: Record<LimiterName, ProviderLimiter>): Providers {
+/**
+ * The instant providers behind `limiters`, each call first sleeping its blog's stage time (times `slower`: 1 for
+ * the scaled-down scenarios, SCALE for the real stage times).
+ */
+export function createSimulatedProviders(
+  seed: string,
+  limiters: Record<LimiterName, ProviderLimiter>,
+  slower = 1,
+): Providers {
   const instant = createInstantProviders();
   const call = <T>(
     stage: Stage,
@@ -92,7 +99,7 @@ export function createSimulatedProviders(seed: string, limiters: Record<LimiterN
     fn: () => Promise<T>,
   ) =>
     limiters[LIMITER_OF[stage]].limit(c.instanceId, async () => {
-      await sleep(stageTime(seed, c.blogId, stage), c.signal);
+      await sleep(stageTime(seed, c.blogId, stage) * slower, c.signal);
       return fn();
     });
   return {

@@ -12,9 +12,14 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(keep.filter((k) => process.env[k]).map((k) => [k, process.env[k]])), ...extra };
 }
 
-/** Starts `node --import tsx <args>` in the repository root; `onLine` sees every stdout line. */
+/**
+ * Starts `node --import tsx <args>` in the repository root; `onLine` sees every stdout line. With
+ * `INKWELL_BENCH_PROFILE=<dir>` the child writes a V8 CPU profile there when it exits (open it in Chrome DevTools).
+ */
 export function spawnTsx(args: string[], env: NodeJS.ProcessEnv, onLine: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const profile = process.env.INKWELL_BENCH_PROFILE;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

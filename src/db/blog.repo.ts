@@ -60,28 +60,65 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
   const fence = fenceOwner
     ? sql`and exists (select 1 from store_leases l where l.instance_id = b.instance_id and l.owner = ${fenceOwner})`
     : sql``;
+  /**
+   * Inserts many new blogs and their first events in ONE statement (one round trip, atomic on its own); returns
+   * the ids that were inserted (an id that exists already, or repeats in `list`, is skipped and changes nothing).
+   */
+  async function insertMany(list: NewBlog[]): Promise<Set<string>> {
+    const seen = new Set<string>();
+    const rows = [];
+    for (const b of list) {
+      if (seen.has(b.blogId)) continue;
+      seen.add(b.blogId);
+      rows.push({
+        blog_id: b.blogId,
+        instance_id: b.instanceId,
+        status: b.status,
+        seq: b.event.seq,
+        snapshot: b.snapshot,
+        machine_version: b.machineVersion,
+        view: b.view,
+        created_at: b.createdAt.toISOString(),
+        payload: b.event.payload,
+      });
+    }
+    if (rows.length === 0) return new Set();
+    const inserted = rowsOf<{ blog_id: string }>(
+      await db.execute(sql`
+        with v as (
+          select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(blog_id text, instance_id text,
+            status text, seq int, snapshot jsonb, machine_version int, view jsonb, created_at timestamptz, payload jsonb)),
+        b as (
+          insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, updated_at)
+          select blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, created_at from v
+          on conflict (blog_id) do nothing
+          returning blog_id),
+        o as (
+          insert into outbox (blog_id, instance_id, seq, payload)
+          select v.blog_id, v.instance_id, v.seq, v.payload from v join b on b.blog_id = v.blog_id)
+        select blog_id from b`),
+    );
+    return new Set(inserted.map((r) => r.blog_id));
+  }
+
+  const getById = db
+    .select()
+    .from(blogs)
+    .where(eq(blogs.blogId, sql.placeholder('blogId')))
+    .limit(1)
+    .prepare('inkwell_blog_by_id');
   return {
     /** Inserts the blog and its first event; `false` when the id exists already (nothing changes then). */
     async insert(blog: NewBlog): Promise<boolean> {
-      // One statement, so one round trip and atomic: the event is written only if the row was.
-      const rows = rowsOf<{ blog_id: string }>(
-        await db.execute(sql`
-          with b as (
-            insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, updated_at)
-            values (${blog.blogId}, ${blog.instanceId}, ${blog.status}, ${blog.event.seq}, ${JSON.stringify(blog.snapshot)}::jsonb,
-              ${blog.machineVersion}, ${JSON.stringify(blog.view)}::jsonb, ${blog.createdAt.toISOString()}, ${blog.createdAt.toISOString()})
-            on conflict (blog_id) do nothing
-            returning blog_id, instance_id)
-          insert into outbox (blog_id, instance_id, seq, payload)
-          select blog_id, instance_id, ${blog.event.seq}, ${JSON.stringify(blog.event.payload)}::jsonb from b
-          returning blog_id`),
-      );
-      return rows.length > 0;
+      return (await insertMany([blog])).has(blog.blogId);
     },
 
+    insertMany,
+
     /**
-     * Commits many actors' transitions in one transaction and two statements. Returns the ids whose
-     * version had moved (another writer won): their writes and events are not applied.
+     * Commits many actors' transitions in ONE statement (so one round trip, atomic on its own): the fenced
+     * update of every row whose version is still the expected one, and the outbox events of exactly those rows.
+     * Returns the ids whose version had moved (another writer won): their writes and events are not applied.
      */
     async commit(writes: BlogWrite[]): Promise<Set<string>> {
       if (writes.length === 0) return new Set();
@@ -95,35 +132,34 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
         view: w.view,
         wake_at: w.wakeAt?.toISOString() ?? null,
       }));
-      return db.transaction(async (tx) => {
-        const updated = rowsOf<{ blog_id: string }>(
-          await tx.execute(sql`
+      const events = writes.flatMap((w) =>
+        w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
+      );
+      const updated = rowsOf<{ blog_id: string }>(
+        await db.execute(sql`
+          with u as (
             update blogs b set status = v.status, seq = v.seq, snapshot = v.snapshot, view = v.view,
               machine_version = v.machine_version, wake_at = v.wake_at, version = b.version + 1, updated_at = now()
             from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(blog_id text, expected int, status text,
               seq int, snapshot jsonb, machine_version int, view jsonb, wake_at timestamptz)
             where b.blog_id = v.blog_id and b.version = v.expected ${fence}
-            returning b.blog_id`),
-        );
-        const applied = new Set(updated.map((r) => r.blog_id));
-        const events = writes
-          .filter((w) => applied.has(w.blogId))
-          .flatMap((w) =>
-            w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
-          );
-        if (events.length > 0) {
-          await tx.execute(sql`
+            returning b.blog_id),
+          e as (
             insert into outbox (blog_id, instance_id, seq, payload)
-            select blog_id, instance_id, seq, payload
-            from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as e(blog_id text, instance_id text, seq int, payload jsonb)
-            on conflict (blog_id, seq) do nothing`);
-        }
-        return new Set(writes.map((w) => w.blogId).filter((id) => !applied.has(id)));
-      });
+            select e.blog_id, e.instance_id, e.seq, e.payload
+            from jsonb_to_recordset(${JSON.stringify(events)}::jsonb)
+              as e(blog_id text, instance_id text, seq int, payload jsonb)
+            where e.blog_id in (select blog_id from u)
+            on conflict (blog_id, seq) do nothing)
+          select blog_id from u`),
+      );
+      const applied = new Set(updated.map((r) => r.blog_id));
+      return new Set(writes.map((w) => w.blogId).filter((id) => !applied.has(id)));
     },
 
+    /** One blog by id: a prepared statement (built once; it runs on every command). */
     async get(blogId: string): Promise<BlogRow | undefined> {
-      const [row] = await db.select().from(blogs).where(eq(blogs.blogId, blogId)).limit(1);
+      const [row] = await getById.execute({ blogId });
       return row;
     },
 

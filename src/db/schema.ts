@@ -41,6 +41,12 @@ export const blogs = pgTable(
   (t) => [
     index('blogs_store_created_idx').on(t.instanceId, t.createdAt.desc(), t.blogId.desc()),
     index('blogs_created_idx').on(t.createdAt.desc(), t.blogId.desc()),
+    // Counts per store and status (the fleet's starting numbers) as an index-only scan, and a store's live blogs.
+    index('blogs_store_status_idx').on(t.instanceId, t.status),
+    // Quarantined blogs are rare: counting them must not scan every row.
+    index('blogs_quarantined_idx')
+      .on(t.quarantinedAt)
+      .where(sql`quarantined_at is not null`),
     index('blogs_active_idx')
       .on(t.status)
       .where(sql`status not in ('DONE', 'CANCELLED', 'FAILED') and quarantined_at is null`),

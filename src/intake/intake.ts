@@ -111,8 +111,10 @@ export function createIntake(deps: IntakeDeps) {
     if (c.ideaIndex < 0 || c.ideaIndex >= ideas.length) {
       throw new CommandError('INVALID_SELECTION', `ideaIndex ${c.ideaIndex} is not between 0 and ${ideas.length - 1}`);
     }
-    await deps.supervisor.send(entry, { type: 'SELECT', ideaIndex: c.ideaIndex, at: now() });
-    return { blog: await view(c.blogId), applied: true };
+    return {
+      blog: await deps.supervisor.send(entry, { type: 'SELECT', ideaIndex: c.ideaIndex, at: now() }),
+      applied: true,
+    };
   }
 
   async function cancel(body: unknown): Promise<CommandResult> {
@@ -121,8 +123,7 @@ export function createIntake(deps: IntakeDeps) {
     if (entry.status === 'DONE' || entry.status === 'CANCELLED') {
       throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status} and cannot be cancelled`);
     }
-    await deps.supervisor.send(entry, { type: 'CANCEL', at: now() });
-    return { blog: await view(c.blogId), applied: true };
+    return { blog: await deps.supervisor.send(entry, { type: 'CANCEL', at: now() }), applied: true };
   }
 
   async function retry(body: unknown): Promise<CommandResult> {
@@ -131,8 +132,7 @@ export function createIntake(deps: IntakeDeps) {
     if (entry.status !== 'FAILED') {
       throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status}; only a FAILED blog can be retried`);
     }
-    await deps.supervisor.send(entry, { type: 'RETRY', at: now() });
-    return { blog: await view(c.blogId), applied: true };
+    return { blog: await deps.supervisor.send(entry, { type: 'RETRY', at: now() }), applied: true };
   }
 
   const handlers: Record<CommandName, (body: unknown, opts: ApplyOptions) => Promise<CommandResult>> = {

@@ -3,8 +3,12 @@
  * coalesced (latest snapshot per blog, every event kept in order) and committed together in one transaction:
  * that is what lets the runtime go beyond one row UPDATE per transition. A failed commit (database down) is
  * retried with backoff; nothing is dropped.
+ *
+ * New blogs are batched the same way: creates that arrive while an insert is in flight go out together in the next
+ * one (one statement), so a burst of creates costs a few round trips and commits, not one each. A failed insert is
+ * not retried here: its callers get the error (the command was not applied and is answered or redelivered).
  */
-import type { BlogRepo, BlogWrite, OutboxEvent } from '../db/blog.repo';
+import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.repo';
 
 /** A transition to persist; the persister fills in the version fence. */
 export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events'>;
@@ -37,6 +41,32 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   const forgotten = new Set<string>();
   let failures = 0;
   const idle: Array<() => void> = [];
+  const inserts: Array<{ blog: NewBlog; resolve: (created: boolean) => void; reject: (e: unknown) => void }> = [];
+  let inserting = false;
+
+  function pumpInserts() {
+    if (inserting || inserts.length === 0) return;
+    const batch = inserts.splice(0, MAX_BATCH);
+    inserting = true;
+    repo.insertMany(batch.map((i) => i.blog)).then(
+      (created) => {
+        inserting = false;
+        // Within a batch only the first create of an id wins, as it would one after the other.
+        const claimed = new Set<string>();
+        for (const i of batch) {
+          const won = created.has(i.blog.blogId) && !claimed.has(i.blog.blogId);
+          if (won) claimed.add(i.blog.blogId);
+          i.resolve(won);
+        }
+        setImmediate(pumpInserts);
+      },
+      (error: unknown) => {
+        inserting = false;
+        batch.forEach((i) => i.reject(error));
+        setImmediate(pumpInserts);
+      },
+    );
+  }
 
   /** Adds a newer entry for `blogId`: its snapshot wins, events and waiters queue behind the older ones. */
   function merge(target: Map<string, Entry>, blogId: string, entry: Entry) {
@@ -127,6 +157,13 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
       return new Promise((resolve, reject) => {
         merge(pending, write.blogId, { write, events, waiters: [{ resolve, reject }] });
         setImmediate(pump);
+      });
+    },
+    /** Inserts a new blog with its first event (batched with other creates); `false` when the id exists. */
+    insert(blog: NewBlog): Promise<boolean> {
+      return new Promise((resolve, reject) => {
+        inserts.push({ blog, resolve, reject });
+        setImmediate(pumpInserts);
       });
     },
     /** Resolves when everything queued so far is committed. */

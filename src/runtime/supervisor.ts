@@ -16,7 +16,7 @@ import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import type { BlogRepo, BlogRow } from '../db/blog.repo';
 import { SnapshotError } from '../errors';
 import type { Logger } from '../logger';
-import { eventPayload, publicFields, statusOf, wakeAtOf } from './blog.view';
+import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
 import type { Persister } from './persister';
 import type { StoreSlots } from './store.slots';
 
@@ -26,6 +26,7 @@ interface Live {
   instanceId: string;
   status: BlogStatus;
   seq: number;
+  createdAt: Date;
   lastSnapshot: unknown;
   lastJson: string;
   lastCommit: Promise<void>;
@@ -115,13 +116,17 @@ export function createSupervisor(deps: SupervisorDeps) {
     deps.persister.forget(entry.blogId);
   }
 
-  function attach(actor: Actor<BlogMachine>, row: { blogId: string; instanceId: string; status: string; seq: number }) {
+  function attach(
+    actor: Actor<BlogMachine>,
+    row: { blogId: string; instanceId: string; status: string; seq: number; createdAt: Date },
+  ) {
     const entry: Live = {
       actor,
       blogId: row.blogId,
       instanceId: row.instanceId,
       status: row.status as BlogStatus,
       seq: row.seq,
+      createdAt: row.createdAt,
       lastSnapshot: undefined,
       lastJson: JSON.stringify(actor.getPersistedSnapshot()),
       lastCommit: Promise.resolve(),
@@ -172,7 +177,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean; createdAt: Date }> {
       const actor = createActor(deps.machine, { input, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       const context = actor.getSnapshot().context;
-      const created = await deps.repo.insert({
+      const created = await deps.persister.insert({
         blogId: input.blogId,
         instanceId: input.instanceId,
         status: 'PENDING',
@@ -185,7 +190,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       if (!created || live.has(input.blogId)) return { created: false, createdAt };
       deps.onInserted?.();
       deps.persister.track(input.blogId, 0);
-      attach(actor, { ...input, status: 'PENDING', seq: 1 });
+      attach(actor, { ...input, status: 'PENDING', seq: 1, createdAt });
       deps.onStatusChange?.({ ...input, status: 'PENDING', previousStatus: null, seq: 1, context });
       actor.start();
       return { created: true, createdAt };
@@ -239,10 +244,18 @@ export function createSupervisor(deps: SupervisorDeps) {
       return promise;
     },
 
-    /** Sends an event to a loaded blog; resolves once the transition it caused is committed. */
-    async send(entry: Live, event: BlogEvent): Promise<void> {
+    /**
+     * Sends an event to a loaded blog; resolves, once the transition it caused is committed, with the blog as that
+     * transition left it (no second read: the view is what was just committed).
+     */
+    async send(entry: Live, event: BlogEvent): Promise<BlogView> {
       entry.actor.send(event);
+      const { status, seq } = entry;
+      const fields = publicFields(status, entry.actor.getSnapshot().context);
       await entry.lastCommit;
+      const { blogId, instanceId, createdAt } = entry;
+      const at = new Date(now()).toISOString();
+      return { blogId, instanceId, status, seq, ...fields, createdAt: createdAt.toISOString(), updatedAt: at };
     },
 
     /** Waits until every transition observed so far is committed. */

@@ -232,6 +232,21 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
         expect(await outboxOf('blog-1')).toHaveLength(1);
       });
 
+      it('inserts many in one statement: only new ids, each once, each with its one first event', async () => {
+        await repo.insert(newBlog('old'));
+        const created = await repo.insertMany([
+          newBlog('n-1'),
+          newBlog('old', 'store-2'),
+          newBlog('n-2', 'store-2'),
+          newBlog('n-1', 'store-3'), // repeated within the batch: the first one wins
+        ]);
+        expect(created).toEqual(new Set(['n-1', 'n-2']));
+        expect((await repo.get('n-1'))?.instanceId).toBe('store-1');
+        expect((await repo.get('old'))?.instanceId).toBe('store-1');
+        for (const id of ['old', 'n-1', 'n-2']) expect(await outboxOf(id)).toHaveLength(1);
+        expect(await repo.insertMany([])).toEqual(new Set());
+      });
+
       it('returns undefined for an unknown blog', async () => {
         expect(await repo.get('nope')).toBeUndefined();
       });
@@ -437,6 +452,29 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
           const expected = id === 'blog-0' ? [1, 2, 3, 4, 5] : [1, 3, 4, 5];
           expect((await outboxOf(id)).map((e) => e.seq)).toEqual(expected);
         }
+      });
+
+      it('batches creates that arrive together into few statements; a repeated id is created once', async () => {
+        let statements = 0;
+        const counting: BlogRepo = {
+          ...repo,
+          async insertMany(list) {
+            statements += 1;
+            return repo.insertMany(list);
+          },
+        };
+        const persister = createPersister(counting, { onConflict: () => undefined, onRetry: () => undefined });
+        const ids = Array.from({ length: 40 }, (_, i) => `c-${i}`);
+        const results = await Promise.all([
+          ...ids.map((id, i) => persister.insert(newBlog(id, `store-${i % 4}`))),
+          persister.insert(newBlog('c-0', 'store-9')),
+        ]);
+        expect(results.slice(0, 40).every(Boolean)).toBe(true);
+        expect(results[40]).toBe(false);
+        expect(statements).toBeLessThanOrEqual(2);
+        expect((await repo.get('c-0'))?.instanceId).toBe('store-0');
+        const [n] = rowsOf<{ n: number }>(await database.db.execute(sql`select count(*)::int as n from outbox`));
+        expect(n?.n).toBe(40);
       });
 
       it('rejects the writes of a blog another writer moved, reports the conflict, and keeps the others', async () => {

@@ -1,0 +1,2 @@
+CREATE INDEX "blogs_store_status_idx" ON "blogs" USING btree ("instance_id","status");--> statement-breakpoint
+CREATE INDEX "blogs_quarantined_idx" ON "blogs" USING btree ("quarantined_at") WHERE quarantined_at is not null;
