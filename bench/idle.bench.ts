@@ -69,7 +69,11 @@ export interface IdleResult {
   peakRssMb: number;
   selections: { rate: number; seconds: number; sent: number; accepted: number; failed: number; committed: number };
   latencyMs: Summary;
+  /** Latency by the second the selection was sent in: where the tail comes from. */
+  perSecond: Array<{ second: number; n: number; p50: number; p99: number; max: number }>;
 }
+
+const pick = (s: Summary) => ({ p50: round(s.p50, 1), p99: round(s.p99, 1), max: round(s.max, 1) });
 
 /** Sends `rate` selections per second for `seconds` (open loop: each at its slot, not after the previous answer). */
 async function selectAtRate(port: number, rate: number, seconds: number, blogs: number) {
@@ -81,6 +85,7 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
   let failed = 0;
   const inFlight: Promise<void>[] = [];
   const t0 = performance.now();
+  const bySecond: number[][] = Array.from({ length: seconds + 1 }, () => []);
   for (let i = 0; i < total;) {
     const due = Math.floor(((performance.now() - t0) / 1000) * rate) + 1;
     for (; i < Math.min(due, total); i++) {
@@ -99,6 +104,7 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
             if (res.status === 202) {
               accepted++;
               latencies.push(performance.now() - sent);
+              bySecond[Math.floor((sent - t0) / 1000)]?.push(performance.now() - sent);
             }
           },
           () => void failed++,
@@ -108,7 +114,10 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
     await new Promise((r) => setTimeout(r, 2));
   }
   await Promise.all(inFlight);
-  return { latencies, ids, accepted, failed, total };
+  const perSecond = bySecond
+    .map((xs, second) => ({ second, n: xs.length, ...pick(summarize(xs)) }))
+    .filter((s) => s.n > 0);
+  return { latencies, ids, accepted, failed, total, perSecond };
 }
 
 export async function runIdle(quick: boolean, say: (line: string) => void): Promise<IdleResult> {
@@ -143,6 +152,7 @@ export async function runIdle(quick: boolean, say: (line: string) => void): Prom
       say(`  idle: ready in ${round(readyMs)} ms, RSS ${atReady.rssMb} MB`);
       const load = await selectAtRate(port, RATE, seconds, blogs);
       const afterLoad = await memoryOf(child.pid!);
+      say(`  idle: p99 by second sent: ${load.perSecond.map((x) => round(x.p99)).join(' ')} ms`);
       const { rows } = await pool.query<{ n: number }>(
         `select count(*)::int as n from blogs where blog_id = any($1) and status <> 'AWAITING_SELECTION'`,
         [load.ids],
@@ -164,6 +174,7 @@ export async function runIdle(quick: boolean, say: (line: string) => void): Prom
           committed: rows[0]!.n,
         },
         latencyMs: summarize(load.latencies),
+        perSecond: load.perSecond,
       };
     } finally {
       child.kill('SIGTERM');

@@ -11,6 +11,8 @@ export interface Database {
   readonly driver: 'pg' | 'pglite';
   /** Applies `drizzle/` migrations, serialized across processes. */
   migrate(): Promise<void>;
+  /** Opens the connections the process will use (a pool fills up front); optional. */
+  warm?(): Promise<void>;
   /** Cheap round trip for `/healthz`. */
   ping(): Promise<void>;
   close(): Promise<void>;

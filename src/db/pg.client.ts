@@ -29,6 +29,11 @@ export function openPostgres(url: string, onError: (err: Error) => void, max = 1
         await client.end();
       }
     },
+    async warm() {
+      // Opens every pool connection now, so the first burst of commands does not wait for connection set-up.
+      const clients = await Promise.all(Array.from({ length: max }, () => pool.connect()));
+      clients.forEach((c) => c.release());
+    },
     async ping() {
       await db.execute(sql`select 1`);
     },

@@ -26,7 +26,7 @@ export interface PersisterHooks {
   /** A commit failed and will be retried. */
   onRetry(error: unknown, attempt: number): void;
   /** A batch was committed. */
-  onCommit?(size: number, ms: number): void;
+  onCommit?(size: number, ms: number, events: number): void;
 }
 
 const MAX_BATCH = 500;
@@ -88,7 +88,8 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     }));
     const started = Date.now();
     const conflicts = await repo.commit(writes);
-    hooks.onCommit?.(writes.length, Date.now() - started);
+    const events = writes.reduce((n, w) => n + w.events.length, 0);
+    hooks.onCommit?.(writes.length, Date.now() - started, events);
     for (const [blogId, e] of batch) {
       if (conflicts.has(blogId)) {
         versions.delete(blogId);

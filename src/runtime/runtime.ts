@@ -81,9 +81,9 @@ export function createRuntime(deps: RuntimeDeps) {
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
-    onCommit: (size, ms) => {
-      log.debug({ size, ms }, 'committed transitions');
-      relay.kick();
+    onCommit: (size, ms, events) => {
+      log.debug({ size, ms, events }, 'committed transitions');
+      if (events > 0) relay.kick(); // a commit of sub-state changes only has nothing to relay
     },
   });
   const actors = createBlogActors({
@@ -170,6 +170,7 @@ export function createRuntime(deps: RuntimeDeps) {
     /** Migrates, rehydrates and listens; resolves with the HTTP port. */
     async start(listen = true): Promise<{ port: number; restored: number; quarantined: number }> {
       await database.migrate();
+      await database.warm?.();
       fleet.seed(await repo.countByStatus());
       const started = Date.now();
       // Takes every store nobody live holds, rehydrating its working blogs (waiting ones stay on disk).
