@@ -200,13 +200,18 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
         .orderBy(blogs.createdAt);
     },
 
-    /** A store's blogs that are working (or waiting for a working slot): what a new owner rehydrates. */
-    async loadWorking(instanceId: string): Promise<BlogRow[]> {
+    /** Stores' blogs that are working (or waiting for a working slot): what a new owner rehydrates. */
+    async loadWorking(instanceIds: string[]): Promise<BlogRow[]> {
+      if (instanceIds.length === 0) return [];
       return db
         .select()
         .from(blogs)
         .where(
-          and(eq(blogs.instanceId, instanceId), inArray(blogs.status, [...LIVE_STATUSES]), isNull(blogs.quarantinedAt)),
+          and(
+            inArray(blogs.instanceId, instanceIds),
+            inArray(blogs.status, [...LIVE_STATUSES]),
+            isNull(blogs.quarantinedAt),
+          ),
         )
         .orderBy(blogs.createdAt);
     },

@@ -38,6 +38,37 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
     },
 
     /**
+     * Claims many stores in ONE statement (a burst of commands for stores nobody holds costs one round trip).
+     * Returns a claim per id; an id whose row appeared meanwhile (another process inserted it in the same
+     * instant) is claimed again on its own, so every answer is exact.
+     */
+    async claimMany(instanceIds: string[]): Promise<Map<string, LeaseClaim>> {
+      const ids = [...new Set(instanceIds)];
+      const out = new Map<string, LeaseClaim>();
+      if (ids.length === 0) return out;
+      const rows = rowsOf<{ instance_id: string; mine: boolean; was: string | null; existed: boolean }>(
+        await db.execute(sql`
+          with ids as (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) as instance_id),
+          prev as (select l.instance_id, l.owner from store_leases l join ids using (instance_id)),
+          up as (
+            insert into store_leases as l (instance_id, owner, expires_at, epoch)
+            select instance_id, ${nodeId}, now() + ${ttl}, 1 from ids
+            on conflict (instance_id) do update set owner = ${nodeId}, expires_at = now() + ${ttl},
+              epoch = l.epoch + (case when l.owner is distinct from ${nodeId} then 1 else 0 end)
+              where l.owner = ${nodeId} or l.owner is null or l.expires_at < now()
+            returning l.instance_id)
+          select ids.instance_id, up.instance_id is not null as mine, prev.owner as was, prev.instance_id is not null as existed
+          from ids left join up using (instance_id) left join prev using (instance_id)`),
+      );
+      for (const row of rows) {
+        if (row.mine) out.set(row.instance_id, { held: true, takeover: row.was !== nodeId });
+        else if (row.existed && row.was) out.set(row.instance_id, { held: false, owner: row.was });
+      }
+      for (const id of ids) if (!out.has(id)) out.set(id, await this.claim(id));
+      return out;
+    },
+
+    /**
      * Extends every lease this process holds; returns the stores still held (the others were taken over).
      * A lease that expired while the database was unreachable is still ours if nobody took it meanwhile.
      */

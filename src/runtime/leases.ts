@@ -28,26 +28,54 @@ export function createLeaseManager(deps: {
   let stopped = false;
 
   const claiming = new Map<string, Promise<Route>>();
+  /** Claims waiting for the next batch: a burst of commands for new stores costs one statement, not one each. */
+  let queued: Array<{ instanceId: string; resolve: (route: Route) => void; reject: (e: unknown) => void }> = [];
+  let flushing = false;
 
   /** Holds `instanceId` if nobody live does (rehydrating it on a takeover); else says who does. */
   function ensure(instanceId: string): Promise<Route> {
     if (owned.has(instanceId)) return Promise.resolve({ mine: true });
     const pending = claiming.get(instanceId);
     if (pending) return pending;
-    const promise = claim(instanceId).finally(() => claiming.delete(instanceId));
+    const promise = new Promise<Route>((resolve, reject) => {
+      queued.push({ instanceId, resolve, reject });
+      if (queued.length === 1) setImmediate(() => void flush());
+    }).finally(() => claiming.delete(instanceId));
     claiming.set(instanceId, promise);
     return promise;
   }
 
-  async function claim(instanceId: string): Promise<Route> {
-    if (stopped) return { mine: false, owner: 'nobody (stopping)' };
-    const claim = await deps.repo.claim(instanceId);
-    if (!claim.held) return { mine: false, owner: claim.owner };
-    owned.add(instanceId);
-    deps.onChange?.(owned.size);
-    const restored = await deps.supervisor.rehydrateStore(instanceId);
-    if (claim.takeover && restored > 0) deps.log.info({ instanceId, restored }, 'took over store');
-    return { mine: true };
+  async function flush(): Promise<void> {
+    if (flushing || queued.length === 0) return;
+    flushing = true;
+    const batch = queued;
+    queued = [];
+    try {
+      if (stopped) {
+        batch.forEach((c) => c.resolve({ mine: false, owner: 'nobody (stopping)' }));
+        return;
+      }
+      const claims = await deps.repo.claimMany(batch.map((c) => c.instanceId));
+      const held = [...claims].filter(([, c]) => c.held).map(([id]) => id);
+      held.forEach((id) => owned.add(id));
+      if (held.length > 0) deps.onChange?.(owned.size);
+      const restored = await deps.supervisor.rehydrateStores(held);
+      for (const c of batch) {
+        const claim = claims.get(c.instanceId);
+        if (!claim) c.reject(new Error(`no lease answer for store ${c.instanceId}`));
+        else if (!claim.held) c.resolve({ mine: false, owner: claim.owner });
+        else {
+          const n = restored.get(c.instanceId) ?? 0;
+          if (claim.takeover && n > 0) deps.log.info({ instanceId: c.instanceId, restored: n }, 'took over store');
+          c.resolve({ mine: true });
+        }
+      }
+    } catch (error) {
+      batch.forEach((c) => c.reject(error));
+    } finally {
+      flushing = false;
+      if (queued.length > 0) setImmediate(() => void flush());
+    }
   }
 
   async function renew() {
@@ -74,7 +102,7 @@ export function createLeaseManager(deps: {
 
   async function tick() {
     await renew();
-    for (const instanceId of await deps.repo.orphans()) await ensure(instanceId);
+    await Promise.all((await deps.repo.orphans()).map(ensure)); // one batch of claims
     for (const due of await deps.repo.dueTimers(horizonMs)) {
       if ((await ensure(due.instanceId)).mine) await deps.supervisor.load(due.blogId);
     }

@@ -207,11 +207,13 @@ export function createSupervisor(deps: SupervisorDeps) {
       return { restored, quarantined: rows.length - restored };
     },
 
-    /** Restores a store's working blogs that are not live here (its lease was just taken). */
-    async rehydrateStore(instanceId: string): Promise<number> {
-      let restored = 0;
-      for (const row of await deps.repo.loadWorking(instanceId)) {
-        if (!live.has(row.blogId) && (await restore(row))) restored++;
+    /** Restores stores' working blogs that are not live here (their leases were just taken); counts per store. */
+    async rehydrateStores(instanceIds: string[]): Promise<Map<string, number>> {
+      const restored = new Map<string, number>();
+      for (const row of interleaveByStore(await deps.repo.loadWorking(instanceIds))) {
+        if (!live.has(row.blogId) && (await restore(row))) {
+          restored.set(row.instanceId, (restored.get(row.instanceId) ?? 0) + 1);
+        }
       }
       return restored;
     },
