@@ -27,8 +27,8 @@ interface Live {
   status: BlogStatus;
   seq: number;
   createdAt: Date;
-  lastSnapshot: unknown;
-  lastJson: string;
+  /** The snapshot last persisted (or restored): a new one that changes nothing is not written again. */
+  lastSnapshot: Observed | undefined;
   lastCommit: Promise<void>;
   unsubscribe: () => void;
 }
@@ -63,19 +63,37 @@ export interface SupervisorDeps {
  */
 const PASSIVE: readonly BlogStatus[] = ['AWAITING_SELECTION', 'DONE', 'CANCELLED', 'FAILED'];
 
+/** What the supervisor reads of an emitted snapshot. */
+interface Observed {
+  value: unknown;
+  context: BlogContext;
+  status: string;
+  children: Record<string, unknown>;
+}
+
+/**
+ * Whether two snapshots persist the same thing: the same state value, the very same context object (XState makes
+ * a new one whenever an assign runs) and the same child actors. Cheaper than serializing both, which it replaces.
+ */
+function sameState(a: Observed, b: Observed): boolean {
+  if (a.context !== b.context || a.status !== b.status) return false;
+  if (JSON.stringify(a.value) !== JSON.stringify(b.value)) return false;
+  const ak = Object.keys(a.children);
+  const bk = Object.keys(b.children);
+  return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
+}
+
 /** Creates the supervisor. */
 export function createSupervisor(deps: SupervisorDeps) {
   const live = new Map<string, Live>();
   const loading = new Map<string, Promise<Live | undefined>>();
   const now = deps.now ?? Date.now;
 
-  function persist(entry: Live, snapshot: { value: unknown; context: BlogContext }) {
-    if (snapshot === entry.lastSnapshot) return;
+  function persist(entry: Live, snapshot: Observed) {
+    const last = entry.lastSnapshot;
+    if (last && (snapshot === last || sameState(snapshot, last))) return;
     entry.lastSnapshot = snapshot;
     const persisted = entry.actor.getPersistedSnapshot();
-    const json = JSON.stringify(persisted);
-    if (json === entry.lastJson) return;
-    entry.lastJson = json;
     const status = statusOf(snapshot.value);
     const previous = entry.status;
     const events = [];
@@ -127,8 +145,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       status: row.status as BlogStatus,
       seq: row.seq,
       createdAt: row.createdAt,
-      lastSnapshot: undefined,
-      lastJson: JSON.stringify(actor.getPersistedSnapshot()),
+      lastSnapshot: actor.getSnapshot(),
       lastCommit: Promise.resolve(),
       unsubscribe: () => undefined,
     };
