@@ -71,6 +71,8 @@ export interface IdleResult {
   latencyMs: Summary;
   /** Latency by the second the selection was sent in: where the tail comes from. */
   perSecond: Array<{ second: number; n: number; p50: number; p99: number; max: number }>;
+  /** p99 of the selections sent after the first second (the process's code is warm by then). */
+  warmP99Ms: number;
 }
 
 const pick = (s: Summary) => ({ p50: round(s.p50, 1), p99: round(s.p99, 1), max: round(s.max, 1) });
@@ -86,6 +88,7 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
   const inFlight: Promise<void>[] = [];
   const t0 = performance.now();
   const bySecond: number[][] = Array.from({ length: seconds + 1 }, () => []);
+  const warm: number[] = [];
   for (let i = 0; i < total;) {
     const due = Math.floor(((performance.now() - t0) / 1000) * rate) + 1;
     for (; i < Math.min(due, total); i++) {
@@ -105,6 +108,7 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
               accepted++;
               latencies.push(performance.now() - sent);
               bySecond[Math.floor((sent - t0) / 1000)]?.push(performance.now() - sent);
+              if (sent - t0 >= 1000) warm.push(performance.now() - sent);
             }
           },
           () => void failed++,
@@ -117,7 +121,7 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
   const perSecond = bySecond
     .map((xs, second) => ({ second, n: xs.length, ...pick(summarize(xs)) }))
     .filter((s) => s.n > 0);
-  return { latencies, ids, accepted, failed, total, perSecond };
+  return { latencies, ids, accepted, failed, total, perSecond, warm };
 }
 
 export async function runIdle(quick: boolean, say: (line: string) => void): Promise<IdleResult> {
@@ -175,6 +179,7 @@ export async function runIdle(quick: boolean, say: (line: string) => void): Prom
         },
         latencyMs: summarize(load.latencies),
         perSecond: load.perSecond,
+        warmP99Ms: summarize(load.warm).p99,
       };
     } finally {
       child.kill('SIGTERM');

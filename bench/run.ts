@@ -77,6 +77,7 @@ if (results.throughput) {
   const t = results.throughput;
   add('throughput', `${t.blogs} blogs: persisted transitions/s`, `${round(t.transitionsPerSec)}`);
   add('throughput', 'single-row UPDATE/s (16 conns)', `${round(t.updateRatePerSec)}`);
+  add('throughput', 'single-row UPDATE/s (1 conn, context)', `${round(t.updateRateOneConnPerSec)}`);
   add(
     'throughput',
     'transitions/s ÷ UPDATE/s',
@@ -116,6 +117,7 @@ if (results.idle) {
     'p99 < 50 ms',
     (targets.selectP99 = i.latencyMs.p99 < 50 && s.accepted === s.sent),
   );
+  add('idle', 'p99 of the first second / of the rest', `${i.perSecond[0]?.p99 ?? '-'} / ${round(i.warmP99Ms, 1)} ms`);
 }
 if (results.embedded) {
   const m = results.embedded.median;

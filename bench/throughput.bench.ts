@@ -17,9 +17,9 @@ const STORES = 200;
 const CREATE_CONCURRENCY = 64;
 const UPDATE_CONNECTIONS = 16;
 
-/** Single-row jsonb UPDATEs by primary key, 16 connections in a closed loop, for `ms`. */
-export async function measureUpdateRate(url: string, ms: number): Promise<number> {
-  const pool = new pg.Pool({ connectionString: url, max: UPDATE_CONNECTIONS });
+/** Single-row jsonb UPDATEs by primary key, `connections` in a closed loop (16 by default), for `ms`. */
+export async function measureUpdateRate(url: string, ms: number, connections = UPDATE_CONNECTIONS): Promise<number> {
+  const pool = new pg.Pool({ connectionString: url, max: connections });
   await pool.query('create table if not exists update_probe (id int primary key, data jsonb not null)');
   const payload = JSON.stringify({ status: 'GENERATING_CONTENT', context: { note: 'x'.repeat(600) } });
   await pool.query(
@@ -30,7 +30,7 @@ export async function measureUpdateRate(url: string, ms: number): Promise<number
   const started = performance.now();
   const until = started + ms;
   await Promise.all(
-    Array.from({ length: UPDATE_CONNECTIONS }, async () => {
+    Array.from({ length: connections }, async () => {
       while (performance.now() < until) {
         const id = 1 + Math.floor(Math.random() * 10000);
         await pool.query('update update_probe set data = $2::jsonb where id = $1', [id, payload]);
@@ -52,11 +52,14 @@ interface Run {
   transitionsPerSec: number;
   blogsPerSec: number;
   updateRatePerSec: number;
+  /** The same UPDATEs one after the other on one connection: one transition, one transaction (context only). */
+  updateRateOneConnPerSec: number;
 }
 
 async function runOnce(blogs: number, updateMs: number): Promise<Run> {
   return withFreshDatabase(async (db) => {
     const updateRatePerSec = await measureUpdateRate(db.url, updateMs);
+    const updateRateOneConnPerSec = await measureUpdateRate(db.url, Math.min(updateMs, 2_000), 1);
     const config = loadConfig({
       INKWELL_LOG_LEVEL: 'error',
       INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused',
@@ -105,6 +108,7 @@ async function runOnce(blogs: number, updateMs: number): Promise<Run> {
       transitionsPerSec: transitions / seconds,
       blogsPerSec: blogs / seconds,
       updateRatePerSec,
+      updateRateOneConnPerSec,
     };
   });
 }
@@ -116,6 +120,7 @@ export interface ThroughputResult {
   transitionsPerSec: number;
   blogsPerSec: number;
   updateRatePerSec: number;
+  updateRateOneConnPerSec: number;
   /** Median over runs of (transitions/s ÷ UPDATE rate of the same run); target ≥ 1.5. */
   vsUpdateRate: number;
 }
@@ -140,10 +145,12 @@ export async function runThroughput(quick: boolean, say: (line: string) => void)
       transitionsPerSec: round(r.transitionsPerSec),
       blogsPerSec: round(r.blogsPerSec),
       updateRatePerSec: round(r.updateRatePerSec),
+      updateRateOneConnPerSec: round(r.updateRateOneConnPerSec),
     })),
     transitionsPerSec: median(runs.map((r) => r.transitionsPerSec)),
     blogsPerSec: median(runs.map((r) => r.blogsPerSec)),
     updateRatePerSec: median(runs.map((r) => r.updateRatePerSec)),
+    updateRateOneConnPerSec: median(runs.map((r) => r.updateRateOneConnPerSec)),
     vsUpdateRate: median(runs.map((r) => r.transitionsPerSec / r.updateRatePerSec)),
   };
 }
