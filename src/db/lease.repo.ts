@@ -69,14 +69,19 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
     },
 
     /**
-     * Extends every lease this process holds; returns the stores still held (the others were taken over).
-     * A lease that expired while the database was unreachable is still ours if nobody took it meanwhile.
+     * Extends the leases of `instanceIds` that this process holds; returns those still held (the others were taken
+     * over). A lease that expired while the database was unreachable is still ours if nobody took it meanwhile. A
+     * lease of ours that is not listed (claimed, but its blogs could not be loaded) is left to expire, so another
+     * process takes the store over and loads them.
      */
-    async renew(): Promise<Set<string>> {
+    async renew(instanceIds: string[]): Promise<Set<string>> {
+      if (instanceIds.length === 0) return new Set();
       const rows = rowsOf<{ instance_id: string }>(
         await db.execute(sql`
           update store_leases set expires_at = now() + ${ttl}
-          where owner = ${nodeId} returning instance_id`),
+          where owner = ${nodeId}
+            and instance_id in (select jsonb_array_elements_text(${JSON.stringify(instanceIds)}::jsonb))
+          returning instance_id`),
       );
       return new Set(rows.map((r) => r.instance_id));
     },

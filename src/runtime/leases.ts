@@ -50,13 +50,14 @@ export function createLeaseManager(deps: {
     flushing = true;
     const batch = queued;
     queued = [];
+    let held: string[] = [];
     try {
       if (stopped) {
         batch.forEach((c) => c.resolve({ mine: false, owner: 'nobody (stopping)' }));
         return;
       }
       const claims = await deps.repo.claimMany(batch.map((c) => c.instanceId));
-      const held = [...claims].filter(([, c]) => c.held).map(([id]) => id);
+      held = [...claims].filter(([, c]) => c.held).map(([id]) => id);
       held.forEach((id) => owned.add(id));
       if (held.length > 0) deps.onChange?.(owned.size);
       const restored = await deps.supervisor.rehydrateStores(held);
@@ -71,6 +72,8 @@ export function createLeaseManager(deps: {
         }
       }
     } catch (error) {
+      // Not rehydrated: not ours yet. The next command claims (its lease row is still ours) and rehydrates again.
+      held.forEach((id) => owned.delete(id));
       batch.forEach((c) => c.reject(error));
     } finally {
       flushing = false;
@@ -79,7 +82,7 @@ export function createLeaseManager(deps: {
   }
 
   async function renew() {
-    const held = await deps.repo.renew();
+    const held = await deps.repo.renew([...owned]);
     for (const instanceId of [...owned]) {
       if (held.has(instanceId)) continue;
       owned.delete(instanceId);

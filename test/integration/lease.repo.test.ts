@@ -67,8 +67,16 @@ for (const driver of DRIVERS) {
       const taken = await b.claimMany(['x', 'y']);
       expect(taken.get('x')).toEqual({ held: true, takeover: true });
       expect(taken.get('y')).toEqual({ held: true, takeover: true });
-      expect(await a.renew()).toEqual(new Set());
-      expect(await b.renew()).toEqual(new Set(['x', 'y', 'z']));
+      expect(await a.renew(['x', 'y', 'z'])).toEqual(new Set());
+      expect(await b.renew(['x', 'y', 'z', 'w'])).toEqual(new Set(['x', 'y', 'z']));
+      // Only the listed leases are extended: an unlisted one of ours is left to expire.
+      const c = createLeaseRepo(database.db, 'node-c', 1000);
+      await c.claimMany(['p', 'q']);
+      await sleep(600);
+      expect(await c.renew(['p'])).toEqual(new Set(['p'])); // p now runs to ~1.6 s, q still ends at ~1 s
+      await sleep(600);
+      expect((await b.claimMany(['p', 'q'])).get('q')).toEqual({ held: true, takeover: true });
+      expect((await b.claimMany(['p'])).get('p')).toEqual({ held: false, owner: 'node-c' });
     });
   });
 }
