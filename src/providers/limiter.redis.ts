@@ -26,7 +26,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ARRIVAL_SLACK_MS, type Attempt, type Gate, type GateFactory, type LimiterLog } from './limiter';
+import { ARRIVAL_SLACK_MS, leaseOnce, type Attempt, type Gate, type GateFactory, type LimiterLog } from './limiter';
 
 export interface RedisGateOptions {
   url: string;
@@ -254,28 +254,23 @@ export function createRedisGates(opts: RedisGateOptions): GateFactory {
           state.held.add(id);
           state.starts.push({ at: value, id });
           ensureHeartbeat();
-          let released = false;
           return {
             ok: true,
-            lease: {
-              release() {
-                if (released) return;
-                released = true;
-                state.held.delete(id);
-                if (closed) return;
-                // Frees the slot and counts the start from its latest possible arrival (see limiter.ts); if this
-                // fails, the lease expires and the start keeps its original time.
-                redis
-                  .inkwellLimiterRelease(sem, win, id, ARRIVAL_SLACK_MS)
-                  .then((at) => {
-                    const own = state.starts.find((s) => s.id === id);
-                    if (own === undefined || at < 0) return;
-                    own.at = at;
-                    state.starts.sort((a, b) => a.at - b.at);
-                  })
-                  .catch(noteDown);
-              },
-            },
+            lease: leaseOnce(() => {
+              state.held.delete(id);
+              if (closed) return;
+              // Frees the slot and counts the start from its latest possible arrival (see limiter.ts); if this
+              // fails, the lease expires and the start keeps its original time.
+              redis
+                .inkwellLimiterRelease(sem, win, id, ARRIVAL_SLACK_MS)
+                .then((at) => {
+                  const own = state.starts.find((s) => s.id === id);
+                  if (own === undefined || at < 0) return;
+                  own.at = at;
+                  state.starts.sort((a, b) => a.at - b.at);
+                })
+                .catch(noteDown);
+            }),
           };
         },
         idle(): boolean {

@@ -98,6 +98,18 @@ export interface Lease {
   release(): void;
 }
 
+/** A lease whose release frees `free()` exactly once, however often it is called. */
+export function leaseOnce(free: () => void): Lease {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      free();
+    },
+  };
+}
+
 /** The result of one try: a lease, or a hint when to try again (undefined: when a local call finishes). */
 export type Attempt = { ok: true; lease: Lease } | { ok: false; retryInMs: number | undefined };
 
@@ -316,24 +328,19 @@ function createLocalGates(opts: { concurrency: number; rpm: number; windowMs: nu
           }
           inFlight += 1;
           starts.push(now);
-          let released = false;
           return {
             ok: true,
-            lease: {
-              release() {
-                if (released) return;
-                released = true;
-                inFlight -= 1;
-                // Count the start from its latest possible arrival at the provider (see the header).
-                const index = starts.indexOf(now, head);
-                if (index < 0) return; // already out of the window
-                starts.splice(index, 1);
-                const arrived = Math.min(Date.now(), now + ARRIVAL_SLACK_MS);
-                let at = starts.length;
-                while (at > head && (starts[at - 1] as number) > arrived) at -= 1;
-                starts.splice(at, 0, arrived);
-              },
-            },
+            lease: leaseOnce(() => {
+              inFlight -= 1;
+              // Count the start from its latest possible arrival at the provider (see the header).
+              const index = starts.indexOf(now, head);
+              if (index < 0) return; // already out of the window
+              starts.splice(index, 1);
+              const arrived = Math.min(Date.now(), now + ARRIVAL_SLACK_MS);
+              let at = starts.length;
+              while (at > head && (starts[at - 1] as number) > arrived) at -= 1;
+              starts.splice(at, 0, arrived);
+            }),
           };
         },
         idle(): boolean {
