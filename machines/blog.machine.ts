@@ -5,8 +5,8 @@
  * - status: the top-level state; exactly the statuses of the public contract.
  * - stage: a working status that calls the outside world (ideas, content, image, publishing),
  *   plus AWAITING_SELECTION, which can fail by timing out.
- * - admission: a working slot of the blog's store; every working stage first waits in `admitting`
- *   until the runtime grants it one (immediately when the blog already holds one).
+ * - admission: a working slot of the blog's store. A blog waits for one in PENDING and keeps it from stage to
+ *   stage; a SELECT or RETRY that brings it back to work enters the stage in `admitting` to wait for one again.
  * - attempt: one call of a stage actor; retryable failures wait in `backoff` and try again,
  *   up to `settings.maxAttempts`, then the blog is FAILED.
  * - deadline: an absolute time (ms since epoch) kept in context. Timers are invoked `wait`
@@ -122,7 +122,10 @@ const admissionInput = ({ context }: { context: BlogContext }) => ({
   instanceId: context.instanceId,
 });
 
-/** Every working stage starts by waiting for a slot of its store. */
+/**
+ * A blog coming back to work (a SELECT, a RETRY) first waits for a slot of its store. One admitted in PENDING keeps
+ * its slot from stage to stage, so a stage that follows another starts in `running`.
+ */
 const admitting = {
   invoke: { id: 'admission', src: 'admission', input: admissionInput, onDone: 'running' },
 } as const;
@@ -209,7 +212,7 @@ export const blogMachine = setup({
         id: 'admission',
         src: 'admission',
         input: admissionInput,
-        onDone: [{ guard: 'hasIdea', target: 'GENERATING_CONTENT' }, { target: 'GENERATING_IDEAS' }],
+        onDone: [{ guard: 'hasIdea', target: 'GENERATING_CONTENT.running' }, { target: 'GENERATING_IDEAS.running' }],
       },
     },
     GENERATING_IDEAS: {
@@ -278,7 +281,7 @@ export const blogMachine = setup({
             src: 'article',
             input: stageInput,
             onDone: {
-              target: '#blog.GENERATING_IMAGE',
+              target: '#blog.GENERATING_IMAGE.running',
               actions: assign({ article: ({ event }) => event.output.result }),
             },
             onError: [
@@ -300,7 +303,10 @@ export const blogMachine = setup({
             id: 'image',
             src: 'image',
             input: stageInput,
-            onDone: { target: '#blog.PUBLISHING', actions: assign({ image: ({ event }) => event.output.result }) },
+            onDone: {
+              target: '#blog.PUBLISHING.running',
+              actions: assign({ image: ({ event }) => event.output.result }),
+            },
             onError: [
               { guard: 'canRetry', target: 'backoff', actions: 'scheduleRetry' },
               { target: '#blog.FAILED', actions: { type: 'fail', params: 'GENERATING_IMAGE' } },

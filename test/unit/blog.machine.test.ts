@@ -235,7 +235,6 @@ const STAGES = [
     input: topicInput,
     next: 'AWAITING_SELECTION',
     nextStub: undefined,
-    admission: 2,
   },
   {
     status: 'GENERATING_CONTENT',
@@ -243,7 +242,6 @@ const STAGES = [
     input: ideaInput,
     next: 'GENERATING_IMAGE',
     nextStub: 'image',
-    admission: 2,
   },
   {
     status: 'GENERATING_IMAGE',
@@ -251,9 +249,8 @@ const STAGES = [
     input: ideaInput,
     next: 'PUBLISHING',
     nextStub: 'publish',
-    admission: 3,
   },
-  { status: 'PUBLISHING', stub: 'publish', input: ideaInput, next: 'DONE', nextStub: undefined, admission: 4 },
+  { status: 'PUBLISHING', stub: 'publish', input: ideaInput, next: 'DONE', nextStub: undefined },
 ] as const;
 
 /** A script for `stub`, with the stage after it hanging so that the blog stops right there. */
@@ -349,19 +346,40 @@ describe('blog machine: admission', () => {
     expect(leaf(actor)).toBe('GENERATING_CONTENT.running');
   });
 
-  it.each(STAGES)('waits in $status (admitting) for a slot of its store before calling the provider', async (stage) => {
-    const { status, stub, input, admission } = stage;
-    const world = createWorld(scriptFor(stage, ['ok']), { holdAdmissions: [admission] });
-    let actor = await world.start(input());
-    if (status !== 'GENERATING_IDEAS' && input === topicInput) actor = await awaitingSelection(world);
+  it('is admitted once, in PENDING: from there it keeps its slot from stage to stage, never waiting again', async () => {
+    const world = createWorld();
+    const actor = await world.start(ideaInput());
+    expect(leaf(actor)).toBe('DONE');
+    expect(world.admissions()).toBe(1);
+  });
+
+  it.each(STAGES)('waits in $status (admitting) for a slot when a RETRY brings it back to work', async (stage) => {
+    const { status, stub, input } = stage;
+    const world = createWorld(scriptFor(stage, [FATAL, 'ok']), { holdAdmissions: [2] });
+    const actor = await world.start(input());
+    expect(leaf(actor)).toBe('FAILED');
+    await send(actor, { type: 'RETRY', at: world.clock.now() });
     await world.advance(3600_000);
     expect(leaf(actor)).toBe(`${status}.admitting`);
     expect(children(actor)).toEqual(['admission']);
-    expect(world.calls[stub]).toHaveLength(0);
+    expect(world.calls[stub]).toHaveLength(1);
 
     await world.admit();
-    expect(world.calls[stub]).toHaveLength(1);
+    expect(world.calls[stub]).toHaveLength(2);
     expect(leaf(actor).split('.')[0]).toBe(stage.next);
+  });
+
+  it('waits in GENERATING_CONTENT (admitting) for a slot after the owner selects an idea', async () => {
+    const world = createWorld({ image: ['hang'] }, { holdAdmissions: [2] });
+    const actor = await awaitingSelection(world);
+    await send(actor, { type: 'SELECT', ideaIndex: 0, at: world.clock.now() });
+    expect(leaf(actor)).toBe('GENERATING_CONTENT.admitting');
+    expect(children(actor)).toEqual(['admission']);
+    expect(world.calls.article).toHaveLength(0);
+
+    await world.admit();
+    expect(world.calls.article).toHaveLength(1);
+    expect(leaf(actor)).toBe('GENERATING_IMAGE.running');
   });
 });
 
@@ -612,6 +630,8 @@ describe('blog machine: CANCEL', () => {
     hold?: number[];
     input: () => BlogInput;
     select?: boolean;
+    /** Sent RETRY once started (the blog failed first). */
+    retry?: boolean;
     expect: string;
     aborts?: string;
   };
@@ -621,9 +641,11 @@ describe('blog machine: CANCEL', () => {
     { name: 'FAILED', script: { ideas: [FATAL] }, input: topicInput, expect: 'FAILED' },
     ...STAGES.flatMap((s) => [
       {
-        name: `${s.status} while admitting`,
-        hold: [s.admission],
+        name: `${s.status} while admitting (after a RETRY)`,
+        script: { [s.stub]: [FATAL] },
+        hold: [2],
         input: s.input,
+        retry: true,
         expect: `${s.status}.admitting`,
         aborts: 'admission',
       },
@@ -647,6 +669,7 @@ describe('blog machine: CANCEL', () => {
   it.each(scenarios)('cancels from $name, stopping its work for good', async (scenario) => {
     const world = createWorld(scenario.script, { holdAdmissions: scenario.hold ?? [] });
     const actor = await world.start(scenario.input());
+    if (scenario.retry) await send(actor, { type: 'RETRY', at: world.clock.now() });
     expect(leaf(actor)).toBe(scenario.expect);
     const calls = () => Object.values(world.calls).reduce((n, c) => n + c.length, 0);
     const callsBefore = calls();
@@ -779,11 +802,10 @@ describe('blog machine: persist and restore', () => {
 
   it('names every invoked child by its stage, never by position', async () => {
     const names = new Set<string>();
-    const world = createWorld({ ideas: [RETRYABLE, 'ok'], article: ['hang'] }, { holdAdmissions: [1, 2] });
+    const world = createWorld({ ideas: [RETRYABLE, 'ok'], article: ['hang'] }, { holdAdmissions: [1] });
     const actor = await world.start(topicInput());
     actor.subscribe((s) => Object.keys(s.children).forEach((k) => names.add(k)));
     Object.keys(actor.getSnapshot().children).forEach((k) => names.add(k));
-    await world.admit();
     await world.admit();
     await world.advance(MAX_BACKOFF_MS);
     await send(actor, { type: 'SELECT', ideaIndex: 0, at: world.clock.now() });
@@ -873,8 +895,9 @@ describe('migrateSnapshot', () => {
 
 /*
  * Transitions covered above (state, event → target), as the inspector records them:
- *   PENDING: admission done → GENERATING_IDEAS (topic) | GENERATING_CONTENT (idea)
- *   <stage>.admitting: admission done → <stage>.running               (stage = IDEAS, CONTENT, IMAGE, PUBLISHING)
+ *   PENDING: admission done → GENERATING_IDEAS.running (topic) | GENERATING_CONTENT.running (idea)
+ *   <stage>.admitting: admission done → <stage>.running    (stage = IDEAS, CONTENT, IMAGE, PUBLISHING; entered after
+ *                      SELECT and RETRY: a blog keeps its slot from one stage to the next)
  *   <stage>.running: stage done → next status; stage error → backoff (canRetry) | FAILED
  *   <stage>.backoff: backoff (wait) done → <stage>.running
  *   AWAITING_SELECTION: SELECT valid → GENERATING_CONTENT; SELECT invalid → (stays, emits rejected);
