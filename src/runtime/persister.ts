@@ -10,8 +10,16 @@
  */
 import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.repo';
 
-/** A transition to persist; the persister fills in the version fence. */
-export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events'>;
+/**
+ * A transition to persist; the persister fills in the version fence. `snapshot` may be a function: it is called
+ * only if this write is still the blog's latest when its batch is built, so the several transitions an actor takes
+ * between two commits are serialized once, not once each.
+ */
+export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events' | 'snapshot'> & {
+  snapshot: unknown;
+};
+
+const materialize = (snapshot: unknown): unknown => (typeof snapshot === 'function' ? snapshot() : snapshot);
 
 interface Entry {
   write: PendingWrite;
@@ -83,6 +91,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   async function commitBatch(batch: Map<string, Entry>) {
     const writes: BlogWrite[] = [...batch.entries()].map(([blogId, e]) => ({
       ...e.write,
+      snapshot: materialize(e.write.snapshot),
       events: e.events,
       expectedVersion: versions.get(blogId) ?? 0,
     }));

@@ -93,7 +93,6 @@ export function createSupervisor(deps: SupervisorDeps) {
     const last = entry.lastSnapshot;
     if (last && (snapshot === last || sameState(snapshot, last))) return;
     entry.lastSnapshot = snapshot;
-    const persisted = entry.actor.getPersistedSnapshot();
     const status = statusOf(snapshot.value);
     const previous = entry.status;
     const events = [];
@@ -105,14 +104,22 @@ export function createSupervisor(deps: SupervisorDeps) {
         payload: eventPayload(snapshot.context, status, previous, entry.seq, new Date(now())),
       });
       if (!WORKING_STATUSES.includes(status)) deps.slots.release(entry.blogId);
-      deps.onStatusChange?.({ ...entry, status, previousStatus: previous, context: snapshot.context });
+      deps.onStatusChange?.({
+        blogId: entry.blogId,
+        instanceId: entry.instanceId,
+        status,
+        previousStatus: previous,
+        seq: entry.seq,
+        context: snapshot.context,
+      });
     }
     const write = {
       blogId: entry.blogId,
       instanceId: entry.instanceId,
       status,
       seq: entry.seq,
-      snapshot: persisted,
+      // Serialized when the batch is built, and only if no later transition replaced this write by then.
+      snapshot: () => deps.machine.getPersistedSnapshot(snapshot as never),
       machineVersion: BLOG_MACHINE_VERSION,
       view: publicFields(status, snapshot.context) as Record<string, unknown>,
       wakeAt: wakeAtOf(status, snapshot.value, snapshot.context),

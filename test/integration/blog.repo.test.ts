@@ -454,6 +454,45 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
         }
       });
 
+      it('serializes a lazy snapshot only for the write that is committed, not for the writes it replaced', async () => {
+        await repo.insert(newBlog('lazy', 'store-1'));
+        await repo.insert(newBlog('other', 'store-1'));
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        let commits = 0;
+        const gated: BlogRepo = {
+          ...repo,
+          async commit(writes) {
+            if (++commits === 1) await gate;
+            return repo.commit(writes);
+          },
+        };
+        const persister = createPersister(gated, {
+          onConflict: () => undefined,
+          onRetry: (error) => {
+            throw error;
+          },
+        });
+        persister.track('lazy', 0);
+        persister.track('other', 0);
+        const serialized: string[] = [];
+        const lazy = (marker: string) => () => (serialized.push(marker), { marker });
+        const first = persister.enqueue({ ...statusWrite('other', 'GENERATING_IDEAS', 0, 2), snapshot: lazy('o') }, [
+          event(2, 'GENERATING_IDEAS'),
+        ]);
+        await settle(); // that commit is in flight, held at the gate: the next writes wait for the one after
+        const writes = [2, 3, 4].map((seq) =>
+          persister.enqueue({ ...statusWrite('lazy', 'GENERATING_IDEAS', 0, seq), snapshot: lazy(`s${seq}`) }, [
+            event(seq, `step-${seq}`),
+          ]),
+        );
+        release();
+        await Promise.all([first, ...writes]);
+        expect(serialized).toEqual(['o', 's4']);
+        expect(await repo.get('lazy')).toMatchObject({ seq: 4, snapshot: { marker: 's4' } });
+        expect((await outboxOf('lazy')).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      });
+
       it('batches creates that arrive together into few statements; a repeated id is created once', async () => {
         let statements = 0;
         const counting: BlogRepo = {
