@@ -8,8 +8,10 @@ export function createMemoryBus(): Bus {
   return {
     kind: 'memory',
     publish(subject, payload) {
-      const msg = { subject, data: encodeJson(payload) };
-      for (const s of subscribers) if (subjectMatches(s.pattern, subject)) s.handler(msg);
+      let msg: BusMessage | undefined; // encoded once, and only when somebody listens
+      for (const s of subscribers) {
+        if (subjectMatches(s.pattern, subject)) s.handler((msg ??= { subject, data: encodeJson(payload) }));
+      }
       return Promise.resolve();
     },
     subscribe(pattern, handler) {

@@ -1,5 +1,5 @@
 /** The outbox: status events committed with their transitions, waiting to be relayed to the bus. */
-import { and, eq, inArray, isNull, isNotNull, lt, sql } from 'drizzle-orm';
+import { and, eq, isNull, isNotNull, lt, sql } from 'drizzle-orm';
 import { outbox } from './schema';
 import { rowsOf, type Db } from './database';
 
@@ -27,8 +27,15 @@ export function createOutboxRepo(db: Db) {
         if (rows.length === 0) return 0;
         const sent = await publish(rows);
         if (sent > 0) {
-          const ids = rows.slice(0, sent).map((r) => r.id);
-          await tx.update(outbox).set({ publishedAt: new Date() }).where(inArray(outbox.id, ids));
+          // One array parameter rather than one parameter per id: building a 500-parameter query costs more CPU.
+          const ids = `{${rows
+            .slice(0, sent)
+            .map((r) => r.id)
+            .join(',')}}`;
+          await tx
+            .update(outbox)
+            .set({ publishedAt: new Date() })
+            .where(sql`${outbox.id} = any(${ids}::bigint[])`);
         }
         return sent;
       });

@@ -80,6 +80,22 @@ export const STATUS_OF_STAGE: Record<string, BlogStatus> = {
   publish: 'PUBLISHING',
 };
 
+/** Changes fed since the store was last updated; applied together, in one store transition. */
+interface FleetDelta {
+  byStatus: Partial<Record<BlogStatus, number>>;
+  transitions: number;
+  inFlight: Record<string, number>;
+  failures: Record<string, number>;
+}
+
+const emptyDelta = (): FleetDelta => ({ byStatus: {}, transitions: 0, inFlight: {}, failures: {} });
+
+function addAll(map: Record<string, number>, delta: Record<string, number | undefined>): Record<string, number> {
+  let next = map;
+  for (const [key, by] of Object.entries(delta)) if (by) next = bump(next, key, by);
+  return next;
+}
+
 function createFleetStore() {
   const context: Omit<FleetContext, 'byStore'> = {
     byStatus: zeroCounts(),
@@ -99,13 +115,13 @@ function createFleetStore() {
         }
         return { ...ctx, byStatus };
       },
-      transitioned: (ctx, e: { from: BlogStatus | null; to: BlogStatus; code?: string }) => ({
+      changed: (ctx, e: { delta: FleetDelta }) => ({
         ...ctx,
-        byStatus: shift(ctx.byStatus, e.from, e.to),
-        transitions: ctx.transitions + (e.from ? 1 : 0),
-        failures: e.code ? bump(ctx.failures, e.code, 1) : ctx.failures,
+        byStatus: addAll(ctx.byStatus, e.delta.byStatus) as StatusCounts,
+        transitions: ctx.transitions + e.delta.transitions,
+        inFlight: addAll(ctx.inFlight, e.delta.inFlight),
+        failures: addAll(ctx.failures, e.delta.failures),
       }),
-      called: (ctx, e: { stage: string; by: number }) => ({ ...ctx, inFlight: bump(ctx.inFlight, e.stage, e.by) }),
       limiterQueue: (ctx, e: { limiter: string; depth: number }) => ({
         ...ctx,
         limiterQueues: { ...ctx.limiterQueues, [e.limiter]: Math.max(0, e.depth) },
@@ -117,6 +133,22 @@ function createFleetStore() {
 /** Creates the fleet registry; feed it with `recordStatusChange` and `recordCall`. */
 export function createFleet(now: () => number = Date.now) {
   const store = createFleetStore();
+  // Status changes and calls come by the thousand per second under load: they are summed here and reach the store
+  // as one transition per turn of the event loop (or at once when somebody reads it), not one each.
+  let delta: FleetDelta | undefined;
+  const applyDelta = () => {
+    if (!delta) return;
+    const changed = delta;
+    delta = undefined;
+    store.trigger.changed({ delta: changed });
+  };
+  const pendingDelta = (): FleetDelta => {
+    if (!delta) {
+      delta = emptyDelta();
+      setImmediate(applyDelta);
+    }
+    return delta;
+  };
   // Per-store counts grow with the number of stores: kept outside the store and updated in place, since copying
   // them on every transition would cost O(stores) per transition (DESIGN: per-actor/per-store maps stay outside).
   const byStore: Record<string, StatusCounts> = {};
@@ -135,7 +167,10 @@ export function createFleet(now: () => number = Date.now) {
   return {
     store,
     /** The aggregates now. */
-    snapshot: (): FleetContext => ({ ...store.getSnapshot().context, byStore }),
+    snapshot: (): FleetContext => {
+      applyDelta();
+      return { ...store.getSnapshot().context, byStore };
+    },
     /** Counts the blogs stored at start, before any change is fed. */
     seed: (rows: StatusCount[]) => {
       for (const row of rows) {
@@ -156,11 +191,13 @@ export function createFleet(now: () => number = Date.now) {
       } else enteredAt.set(change.blogId, at);
       const error = change.status === 'FAILED' ? change.context.error : undefined;
       countStore(change.instanceId, change.previousStatus, change.status);
-      store.trigger.transitioned({
-        from: change.previousStatus,
-        to: change.status,
-        ...(error ? { code: error.code } : {}),
-      });
+      const d = pendingDelta();
+      d.byStatus[change.status] = (d.byStatus[change.status] ?? 0) + 1;
+      if (change.previousStatus) {
+        d.byStatus[change.previousStatus] = (d.byStatus[change.previousStatus] ?? 0) - 1;
+        d.transitions++;
+      }
+      if (error) d.failures[error.code] = (d.failures[error.code] ?? 0) + 1;
       const transition: FleetTransition = {
         blogId: change.blogId,
         instanceId: change.instanceId,
@@ -173,7 +210,8 @@ export function createFleet(now: () => number = Date.now) {
     },
     /** Feeds one provider call event from the stage actors. */
     recordCall(stage: string, phase: FleetCall['phase'], owner?: CallOwner, error?: StageError) {
-      store.trigger.called({ stage, by: phase === 'start' ? 1 : -1 });
+      const d = pendingDelta();
+      d.inFlight[stage] = (d.inFlight[stage] ?? 0) + (phase === 'start' ? 1 : -1);
       const key = owner?.blogId; // a blog runs one stage at a time
       const retryOf =
         phase === 'start' && key && (owner?.attempt ?? 1) > 1 ? (lastError.get(key) ?? 'UNKNOWN') : undefined;
