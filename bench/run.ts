@@ -75,20 +75,25 @@ if (results.latency) {
 }
 if (results.throughput) {
   const t = results.throughput;
-  add('throughput', `${t.blogs} blogs: persisted transitions/s`, `${round(t.transitionsPerSec)}`);
   add('throughput', 'single-row UPDATE/s (16 conns)', `${round(t.updateRatePerSec)}`);
   add('throughput', 'single-row UPDATE/s (1 conn, context)', `${round(t.updateRateOneConnPerSec)}`);
   add(
     'throughput',
-    'transitions/s ÷ UPDATE/s',
+    `${t.blogs} blogs, 1 process: transitions/s`,
+    `${round(t.singleTransitionsPerSec)} (${x(t.singleVsUpdateRate)} UPDATE/s; ${round(t.cpuUsPerBlog)} µs CPU/blog)`,
+  );
+  add('throughput', `${t.blogs} blogs, ${t.processes} processes: transitions/s`, `${round(t.transitionsPerSec)}`);
+  add(
+    'throughput',
+    `transitions/s ÷ UPDATE/s (${t.processes} processes)`,
     x(t.vsUpdateRate),
     '≥ 1.5x',
     (targets.vsUpdate = t.vsUpdateRate >= 1.5),
   );
   add(
     'throughput',
-    'finished blogs/s',
-    `${round(t.blogsPerSec)}`,
+    `finished blogs/s (${t.processes} processes; 1 process)`,
+    `${round(t.blogsPerSec)}; ${round(t.singleBlogsPerSec)}`,
     '≥ 500',
     (targets.blogsPerSec = t.blogsPerSec >= 500),
   );
@@ -156,8 +161,9 @@ if (results.throughput) {
     title: `Writes per second on the same PostgreSQL (higher is better)`,
     bars: [
       { label: 'single-row UPDATE (16 conns)', value: t.updateRatePerSec, unit: '/s', series: 3 },
-      { label: 'inkwell persisted transitions', value: t.transitionsPerSec, unit: '/s', series: 0 },
-      { label: 'inkwell finished blogs', value: t.blogsPerSec, unit: '/s', series: 0 },
+      { label: `inkwell transitions, ${t.processes} processes`, value: t.transitionsPerSec, unit: '/s', series: 0 },
+      { label: 'inkwell transitions, 1 process', value: t.singleTransitionsPerSec, unit: '/s', series: 1 },
+      { label: `inkwell finished blogs, ${t.processes} processes`, value: t.blogsPerSec, unit: '/s', series: 0 },
     ],
   });
 }
