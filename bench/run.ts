@@ -112,7 +112,7 @@ if (results.idle) {
   const s = i.selections;
   add(
     'idle',
-    `selections ${s.rate}/s × ${s.seconds} s`,
+    `selections ${s.rate}/s × ${s.seconds} s, ${i.runs.length} runs`,
     `${s.accepted}/${s.sent} accepted, ${s.failed} failed, ${s.committed} committed`,
   );
   add(
