@@ -13,6 +13,10 @@ const MIGRATION_LOCK_KEY = 0x1e4b_3e11;
 export function openPostgres(url: string, onError: (err: Error) => void, max = 10): Database {
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
   pool.on('error', onError);
+  // The pool listens for errors of idle clients only. A client checked out but between queries (a transaction
+  // awaiting something else, e.g. the relay publishing to NATS) that loses its server would emit an unhandled
+  // 'error' and crash the process: report it instead; its next query fails and the pool drops it on release.
+  pool.on('connect', (client) => client.on('error', onError));
   const db = drizzle(pool, { schema }) as unknown as Db;
   return {
     db,
