@@ -99,10 +99,24 @@ await describeWithPostgres('server restarts mid-run (needs local PostgreSQL and 
           },
           120_000,
           500,
-        );
+        ).catch(async (err: unknown) => {
+          // Say why: which statuses are left, and what the runtime said (and whether it is still alive).
+          const left: Record<string, number> = {};
+          for (const s of (await statuses(client)).values()) left[s] = (left[s] ?? 0) + 1;
+          throw new Error(
+            `${String(err)}; statuses ${JSON.stringify(left)}; runtime exit code ${rt!.proc.exitCode}; ` +
+              `its last output:\n${rt!.output.slice(-30).join('\n')}`,
+          );
+        });
         expect(await fleetProblems(client, dataDir, BLOGS)).toEqual([]);
         const { rows } = await client.query<{ n: number }>('select sum(seq)::int as n from blogs');
-        const info = await (await jetstreamManager(nc)).streams.info(streams.evt);
+        // Our own client reconnects to the restarted nats-server too: ask until JetStream answers it.
+        const info = await until(
+          'JetStream answering the test client',
+          async () => (await jetstreamManager(nc, { timeout: 2_000 })).streams.info(streams.evt),
+          30_000,
+          500,
+        );
         expect(info.state.messages).toBeGreaterThanOrEqual(rows[0]!.n);
       } finally {
         await client.end();
