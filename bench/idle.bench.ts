@@ -101,26 +101,21 @@ interface IdleRun {
   peakRssMb: number;
   selections: { rate: number; seconds: number; sent: number; accepted: number; failed: number; committed: number };
   latencyMs: Summary;
+  /** Latency by the second the selection was sent in: where the tail comes from. */
   perSecond: Array<{ second: number; n: number; p50: number; p99: number; max: number }>;
+  /** p99 of the selections sent after the first second (the process's code is warm by then). */
   warmP99Ms: number;
 }
 
-/** Medians over the repetitions (each figure on its own), and every repetition. */
-export interface IdleResult {
+/**
+ * Every repetition, and medians over them (each figure on its own; `selections` summed; `perSecond` of the
+ * repetition with the median p99).
+ */
+export interface IdleResult extends IdleRun {
   blogs: number;
   stores: number;
   insertSeconds: number;
   runs: IdleRun[];
-  readyMs: number;
-  rssAtReadyMb: number;
-  rssAfterLoadMb: number;
-  peakRssMb: number;
-  selections: { rate: number; seconds: number; sent: number; accepted: number; failed: number; committed: number };
-  latencyMs: Summary;
-  /** Latency by the second the selection was sent in (the repetition with the median p99): where the tail comes from. */
-  perSecond: Array<{ second: number; n: number; p50: number; p99: number; max: number }>;
-  /** p99 of the selections sent after the first second (the process's code is warm by then). */
-  warmP99Ms: number;
 }
 
 /** A client like a calling service has: a bounded pool of keep-alive connections (CLIENT_SOCKETS). */

@@ -126,6 +126,21 @@ function writeOf(
 }
 
 /** A write that only sets the status (and a marker snapshot), for listing and rehydration cases. */
+/** `repo` whose first commit waits until `release()`: what arrives meanwhile queues for the next one. */
+function holdFirstCommit(repo: BlogRepo) {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let commits = 0;
+  const gated: BlogRepo = {
+    ...repo,
+    async commit(writes) {
+      if (++commits === 1) await gate;
+      return repo.commit(writes);
+    },
+  };
+  return { gated, release, commits: () => commits };
+}
+
 function statusWrite(blogId: string, status: BlogStatus, expectedVersion = 0, seq = 2, marker = 0): BlogWrite {
   return {
     blogId,
@@ -402,17 +417,7 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
         const ids = Array.from({ length: 30 }, (_, i) => `blog-${i}`);
         for (const [i, id] of ids.entries()) await repo.insert(newBlog(id, `store-${i % 3}`));
 
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        let commits = 0;
-        const gated: BlogRepo = {
-          ...repo,
-          async commit(writes) {
-            commits += 1;
-            if (commits === 1) await gate;
-            return repo.commit(writes);
-          },
-        };
+        const { gated, release, commits } = holdFirstCommit(repo);
         const sizes: number[] = [];
         const conflicts: string[] = [];
         const persister = createPersister(gated, {
@@ -435,7 +440,7 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
 
         enqueue('blog-0', 2);
         await settle(); // the first commit is now in flight, held at the gate
-        expect(commits).toBe(1);
+        expect(commits()).toBe(1);
         for (let seq = 3; seq <= 5; seq++) for (const id of ids) enqueue(id, seq);
         expect(persister.backlog()).toBe(30);
 
@@ -457,16 +462,7 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
       it('serializes a lazy snapshot only for the write that is committed, not for the writes it replaced', async () => {
         await repo.insert(newBlog('lazy', 'store-1'));
         await repo.insert(newBlog('other', 'store-1'));
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        let commits = 0;
-        const gated: BlogRepo = {
-          ...repo,
-          async commit(writes) {
-            if (++commits === 1) await gate;
-            return repo.commit(writes);
-          },
-        };
+        const { gated, release } = holdFirstCommit(repo);
         const persister = createPersister(gated, {
           onConflict: () => undefined,
           onRetry: (error) => {
