@@ -15,9 +15,7 @@ import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.repo'
  * only if this write is still the blog's latest when its batch is built, so the several transitions an actor takes
  * between two commits are serialized once, not once each.
  */
-export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events' | 'snapshot'> & {
-  snapshot: unknown;
-};
+export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events'>;
 
 const materialize = (snapshot: unknown): unknown => (typeof snapshot === 'function' ? snapshot() : snapshot);
 
