@@ -1,7 +1,8 @@
 /**
  * Relays committed status events from the outbox to the bus, in order, at least once. It runs right after each
- * commit of this process that carried events (kicks less than 20 ms apart share one run), and every second as a sweep, which also picks up what a dead process committed but
- * never published. Blogs never wait for it: it only carries news of what already happened.
+ * commit of this process that carried events (kicks less than 20 ms apart share one run), and every second as a
+ * sweep, which also picks up what a dead process committed but never published. Blogs never wait for it: it only
+ * carries news of what already happened.
  */
 import type { OutboxRepo, OutboxRow } from '../db/outbox.repo';
 import type { Logger } from '../logger';

@@ -14,6 +14,10 @@ const ACTIVE_SQL = sql`(${sql.join(
   sql`, `,
 )})`;
 
+/** A list of store ids as one parameter: a set of `instance_id` rows to select from. */
+const storeIds = (ids: string[]) =>
+  sql`(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) as instance_id)`;
+
 /** Creates the repository over `db` for the process `nodeId`. */
 export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
   const ttl = sql`make_interval(secs => ${ttlMs / 1000})`;
@@ -48,7 +52,7 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
       if (ids.length === 0) return out;
       const rows = rowsOf<{ instance_id: string; mine: boolean; was: string | null; existed: boolean }>(
         await db.execute(sql`
-          with ids as (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) as instance_id),
+          with ids as ${storeIds(ids)},
           prev as (select l.instance_id, l.owner from store_leases l join ids using (instance_id)),
           up as (
             insert into store_leases as l (instance_id, owner, expires_at, epoch)
@@ -80,7 +84,7 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
         await db.execute(sql`
           update store_leases set expires_at = now() + ${ttl}
           where owner = ${nodeId}
-            and instance_id in (select jsonb_array_elements_text(${JSON.stringify(instanceIds)}::jsonb))
+            and instance_id in ${storeIds(instanceIds)}
           returning instance_id`),
       );
       return new Set(rows.map((r) => r.instance_id));
@@ -91,7 +95,7 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
       if (instanceIds.length === 0) return;
       await db.execute(sql`
         update store_leases set owner = null, expires_at = now()
-        where owner = ${nodeId} and instance_id in (select jsonb_array_elements_text(${JSON.stringify(instanceIds)}::jsonb))`);
+        where owner = ${nodeId} and instance_id in ${storeIds(instanceIds)}`);
     },
 
     /** Stores with working blogs that no live process holds: to be taken over. */

@@ -93,11 +93,11 @@ export function createLeaseManager(deps: {
 
   async function releaseIdle() {
     const busy = deps.supervisor.liveStores();
-    const idle = [...owned].filter((s) => !busy.has(s) && !pinned.has(s));
+    const idle = new Set([...owned].filter((s) => !busy.has(s) && !pinned.has(s)));
     const now = Date.now();
-    const release = idle.filter((s) => now - (idleSince.get(s) ?? now) >= tickMs);
+    const release = [...idle].filter((s) => now - (idleSince.get(s) ?? now) >= tickMs);
     for (const s of idle) if (!idleSince.has(s)) idleSince.set(s, now);
-    for (const s of owned) if (!idle.includes(s)) idleSince.delete(s);
+    for (const s of owned) if (!idle.has(s)) idleSince.delete(s);
     if (release.length === 0) return;
     release.forEach((s) => (owned.delete(s), idleSince.delete(s)));
     await deps.repo.release(release);
