@@ -6,6 +6,7 @@ import { fromPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
 import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput } from '../../machines/blog.types';
 import { InkwellError, StageFailure } from '../errors';
+import { fromDeadline } from './deadline.actor';
 import type { ImageMaker } from '../providers/image.port';
 import type { Publisher } from '../providers/publisher.port';
 import type { TextWriter } from '../providers/text.port';
@@ -46,28 +47,6 @@ export function describeFailure(error: unknown, at: number): StageError {
 
 function missing(what: string): never {
   throw new StageFailure('MISSING_INPUT', `${what} is missing: the blog cannot continue this stage`, false);
-}
-
-/** Sleeps until `until` (ms since epoch), in chunks below Node's 24.8-day timer limit. */
-export function sleepUntil(until: number, signal: AbortSignal, now: () => number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Error('wait aborted'));
-    };
-    const tick = () => {
-      const left = until - now();
-      if (left <= 0) {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-        return;
-      }
-      timer = setTimeout(tick, Math.min(left, 2 ** 31 - 1));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    tick();
-  });
 }
 
 /** Builds the actors to pass to `blogMachine.provide({ actors })`. */
@@ -117,6 +96,6 @@ export function createBlogActors(deps: BlogActorDeps) {
         ...(input.image ? { image: input.image } : {}),
       }),
     ),
-    wait: fromPromise<void, { until: number }>(({ input, signal }) => sleepUntil(input.until, signal, now)),
+    wait: fromDeadline(now),
   };
 }
