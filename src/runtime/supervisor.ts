@@ -3,6 +3,7 @@
  * transition (snapshot, status, seq and outbox event in one transaction, through the persister), hands
  * commands to the right actor, and lets idle blogs (final, failed) leave memory.
  */
+import DataLoader from 'dataloader';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import {
   BLOG_MACHINE_VERSION,
@@ -88,6 +89,17 @@ export function createSupervisor(deps: SupervisorDeps) {
   const live = new Map<string, Live>();
   const loading = new Map<string, Promise<Live | undefined>>();
   const now = deps.now ?? Date.now;
+  /**
+   * Rows of passivated blogs: the loads asked for in one turn of the event loop share one query. At a steady rate
+   * that is one row a query; after a stall, the commands that piled up meanwhile cost one round trip, not one each.
+   */
+  const rows = new DataLoader<string, BlogRow | undefined>(
+    async (blogIds) => {
+      const found = new Map((await deps.repo.getMany(blogIds)).map((row) => [row.blogId, row]));
+      return blogIds.map((id) => found.get(id));
+    },
+    { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setImmediate(run) },
+  );
 
   function persist(entry: Live, snapshot: Observed) {
     const last = entry.lastSnapshot;
@@ -261,7 +273,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       const pending = loading.get(blogId);
       if (pending) return pending;
       const promise = (async () => {
-        const row = await deps.repo.get(blogId);
+        const row = await rows.load(blogId);
         // Another store's blog is never restored here: its store's lease is not ours to use.
         if (!row || row.quarantinedAt || (instanceId !== undefined && row.instanceId !== instanceId)) return undefined;
         return live.get(blogId) ?? (await restore(row));

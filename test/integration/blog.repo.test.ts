@@ -265,6 +265,18 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
       it('returns undefined for an unknown blog', async () => {
         expect(await repo.get('nope')).toBeUndefined();
       });
+
+      it('reads many blogs by id in one go: the ones that exist, each once, whatever repeats or is missing', async () => {
+        await repo.insertMany([newBlog('m-1', 'store-1'), newBlog('m-2', 'store-2'), newBlog('m-3', 'store-1')]);
+        const rows = await repo.getMany(['m-2', 'nope', 'm-1', 'm-2']);
+        expect(rows.map((r) => [r.blogId, r.instanceId]).sort()).toEqual([
+          ['m-1', 'store-1'],
+          ['m-2', 'store-2'],
+        ]);
+        expect(rows.find((r) => r.blogId === 'm-1')).toEqual(await repo.get('m-1'));
+        expect(await repo.getMany([])).toEqual([]);
+        expect(await repo.getMany(['nope'])).toEqual([]);
+      });
     });
 
     describe('commit', () => {

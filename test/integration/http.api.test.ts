@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailure } from '../../src/errors';
@@ -133,6 +133,24 @@ describe('HTTP API (embedded)', () => {
     const repeat = await call('POST', '/api/blogs/h-sel/select', { instanceId: 'shop-a', ideaIndex: 1 });
     expect(repeat.status).toBe(409);
     expect(repeat.body.error.code).toBe('INVALID_STATE');
+  });
+
+  it('restores the waiting blogs of selections that arrive together with one read of the database', async () => {
+    const ids = Array.from({ length: 6 }, (_, i) => `h-together-${i}`);
+    for (const blogId of ids) await call('POST', '/api/blogs', { blogId, instanceId: 'shop-t', topic: 'oolong' });
+    for (const blogId of ids) await waitForStatus(blogId, 'AWAITING_SELECTION');
+    await new Promise((r) => setTimeout(r, 50)); // a waiting blog leaves memory right after its commit
+    const reads = vi.spyOn(runtime.repo, 'getMany');
+    try {
+      const answers = await Promise.all(
+        ids.map((blogId) => call('POST', `/api/blogs/${blogId}/select`, { instanceId: 'shop-t', ideaIndex: 0 })),
+      );
+      expect(answers.map((a) => a.status)).toEqual(ids.map(() => 202));
+      expect(reads).toHaveBeenCalledTimes(1);
+      expect([...reads.mock.calls[0]![0]].sort()).toEqual(ids);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it('keeps stores apart: another store gets 404 for reads and commands, and never sees the blog listed', async () => {
