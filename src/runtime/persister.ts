@@ -1,8 +1,9 @@
 /**
  * Write-behind of actor transitions. Transitions of many actors that arrive while a commit is in flight are
  * coalesced (latest snapshot per blog, every event kept in order) and committed together in one transaction:
- * that is what lets the runtime go beyond one row UPDATE per transition. A failed commit (database down) is
- * retried with backoff; nothing is dropped.
+ * that is what lets the runtime go beyond one row UPDATE per transition. A small batch may start beside the commit
+ * in flight (see MAX_IN_FLIGHT), never with a blog that is already in it. A failed commit (database down) is retried
+ * with backoff; nothing is dropped.
  *
  * New blogs are batched the same way: creates that arrive while an insert is in flight go out together in the next
  * one (one statement), so a burst of creates costs a few round trips and commits, not one each. A failed insert is
@@ -36,13 +37,28 @@ export interface PersisterHooks {
 }
 
 const MAX_BATCH = 500;
+/**
+ * Commits in flight at once. A small batch starts beside the commit in flight instead of waiting for it, so a
+ * transition waits for its own commit only, and one slow commit does not hold up every actor behind it (PostgreSQL
+ * flushes the WAL of concurrent commits together). Each blog is in at most one commit in flight: its version fence
+ * and the order of its events need the previous one committed first.
+ */
+const MAX_IN_FLIGHT = 2;
+/**
+ * A backlog larger than this waits for the commit in flight and then goes in one full batch: when the database is
+ * the bottleneck, fewer and fuller statements carry the most transitions.
+ */
+const SMALL_BACKLOG = 64;
 
 /** Creates the persister over `repo`. */
 export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   const versions = new Map<string, number>();
   let pending = new Map<string, Entry>();
-  let inFlight: Promise<void> | undefined;
-  let committing = new Set<string>();
+  let inFlight = 0;
+  /** Blogs whose write is in a commit in flight. */
+  const committing = new Set<string>();
+  /** After a failed commit, nothing goes out until its retry. */
+  let paused = false;
   /** Dropped while a write was queued or in flight: forgotten once that write is done. */
   const forgotten = new Set<string>();
   let failures = 0;
@@ -98,6 +114,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     const events = writes.reduce((n, w) => n + w.events.length, 0);
     hooks.onCommit?.(writes.length, Date.now() - started, events);
     for (const [blogId, e] of batch) {
+      committing.delete(blogId);
       if (conflicts.has(blogId)) {
         versions.delete(blogId);
         e.waiters.forEach((w) => w.reject(new Error(`blog ${blogId} was changed by another writer`)));
@@ -113,39 +130,53 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     }
   }
 
-  function pump() {
-    if (inFlight || pending.size === 0) {
-      if (!inFlight && pending.size === 0) idle.splice(0).forEach((f) => f());
-      return;
-    }
+  /** The next batch: pending writes of blogs with no commit in flight, oldest first, at most MAX_BATCH. */
+  function takeBatch(): Map<string, Entry> {
     const batch = new Map<string, Entry>();
     for (const [blogId, e] of pending) {
       if (batch.size >= MAX_BATCH) break;
-      batch.set(blogId, e);
-      pending.delete(blogId);
+      if (!committing.has(blogId)) batch.set(blogId, e);
     }
-    committing = new Set(batch.keys());
-    inFlight = commitBatch(batch).then(
-      () => {
-        committing = new Set();
-        failures = 0;
-        inFlight = undefined;
-        // Yield first: lets other actors run and queue their transitions, so the next commit carries more.
-        setImmediate(pump);
-      },
-      (error: unknown) => {
-        failures++;
-        hooks.onRetry(error, failures);
-        const rest = pending;
-        pending = batch;
-        for (const [blogId, e] of rest) merge(pending, blogId, e);
-        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
-        setTimeout(() => {
-          inFlight = undefined;
-          pump();
-        }, delay).unref();
-      },
-    );
+    for (const blogId of batch.keys()) {
+      pending.delete(blogId);
+      committing.add(blogId);
+    }
+    return batch;
+  }
+
+  function pump() {
+    while (!paused && inFlight < MAX_IN_FLIGHT && pending.size > 0) {
+      if (inFlight > 0 && pending.size > SMALL_BACKLOG) break;
+      const batch = takeBatch();
+      if (batch.size === 0) break; // every pending blog has a commit in flight: its end pumps again
+      inFlight++;
+      commitBatch(batch).then(
+        () => {
+          inFlight--;
+          failures = 0;
+          // Yield first: lets other actors run and queue their transitions, so the next commit carries more.
+          setImmediate(pump);
+        },
+        (error: unknown) => {
+          inFlight--;
+          failures++;
+          hooks.onRetry(error, failures);
+          for (const blogId of batch.keys()) committing.delete(blogId);
+          // Back in front of any newer writes of the same blogs, so their events keep their order.
+          const rest = pending;
+          pending = batch;
+          for (const [blogId, e] of rest) merge(pending, blogId, e);
+          const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+          if (paused) return; // another failed commit already set the retry
+          paused = true;
+          setTimeout(() => {
+            paused = false;
+            pump();
+          }, delay).unref();
+        },
+      );
+    }
+    if (inFlight === 0 && pending.size === 0) idle.splice(0).forEach((f) => f());
   }
 
   return {
@@ -176,7 +207,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     },
     /** Resolves when everything queued so far is committed. */
     flush(): Promise<void> {
-      if (!inFlight && pending.size === 0) return Promise.resolve();
+      if (inFlight === 0 && pending.size === 0) return Promise.resolve();
       return new Promise((resolve) => idle.push(resolve));
     },
     /** Blogs with writes waiting for the next commit. */

@@ -455,11 +455,16 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
         expect(commits()).toBe(1);
         for (let seq = 3; seq <= 5; seq++) for (const id of ids) enqueue(id, seq);
         expect(persister.backlog()).toBe(30);
+        await settle();
+        // A small batch does not wait for the commit in flight: the other 29 blogs' writes, coalesced, went out
+        // beside it; blog-0's next write waits for its own commit in flight (its version fence needs it first).
+        expect(commits()).toBe(2);
+        expect(persister.backlog()).toBe(1);
 
         release();
         await Promise.all(done);
         await persister.flush();
-        expect(sizes).toEqual([1, 30]);
+        expect([...sizes].sort((a, b) => a - b)).toEqual([1, 1, 29]);
         expect(conflicts).toEqual([]);
         expect(persister.backlog()).toBe(0);
 
@@ -469,6 +474,29 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
           const expected = id === 'blog-0' ? [1, 2, 3, 4, 5] : [1, 3, 4, 5];
           expect((await outboxOf(id)).map((e) => e.seq)).toEqual(expected);
         }
+      });
+
+      it('sends a large backlog after the commit in flight, in one batch, rather than beside it', async () => {
+        const ids = Array.from({ length: 100 }, (_, i) => `big-${i}`);
+        await repo.insertMany(ids.map((id) => newBlog(id, 'store-1')));
+        const { gated, release, commits } = holdFirstCommit(repo);
+        const sizes: number[] = [];
+        const persister = createPersister(gated, {
+          onConflict: () => undefined,
+          onRetry: (error) => {
+            throw error;
+          },
+          onCommit: (size) => sizes.push(size),
+        });
+        ids.forEach((id) => persister.track(id, 0));
+        const first = persister.enqueue(statusWrite('big-0', 'GENERATING_IDEAS'), []);
+        await settle();
+        const rest = ids.slice(1).map((id) => persister.enqueue(statusWrite(id, 'GENERATING_IDEAS'), []));
+        await settle();
+        expect(commits()).toBe(1); // 99 waiting: too many to go beside the held commit
+        release();
+        await Promise.all([first, ...rest]);
+        expect(sizes).toEqual([1, 99]);
       });
 
       it('serializes a lazy snapshot only for the write that is committed, not for the writes it replaced', async () => {
