@@ -3,7 +3,8 @@
  * blog that reached AWAITING_SELECTION; then the production composition is started as its own process on that
  * database (bench/lib/remote.child.ts: what `npm start` wires, with providers that wait like the remote services
  * under their real per-minute limits instead of the offline ones that render and write files on this CPU): time
- * from spawn to its `listening` log line and its memory; then 500 selections/s over HTTP. The 202 is sent after
+ * from spawn to its `listening` log line and its memory; then, after the client's warm-up (WARM_UP_CHECKS), 500
+ * selections/s over HTTP. The 202 is sent after
  * the transition is committed, so the HTTP latency is command → GENERATING_CONTENT committed. The client keeps
  * CLIENT_SOCKETS keep-alive connections, as a calling service would. Three repetitions, each a fresh process on the
  * same blogs selecting other ones (those of the previous repetition are put back as they were); medians reported.
