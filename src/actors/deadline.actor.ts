@@ -5,7 +5,7 @@
  * It behaves, persists and restores exactly like `fromPromise(() => sleep until)` (same snapshot shape, so
  * snapshots written either way restore either way), but without an AbortController. XState gives every promise
  * actor one and aborts it on stop, and in Node 20 an abort builds a DOMException with a stack trace: a selection
- * stops its blog's timeout timer, so that was ~10 % of the CPU a selection costs.
+ * stops its blog's timeout timer, so that was about 5 % of the CPU a selection costs.
  */
 import type { ActorLogic, EventObject, PromiseActorLogic, PromiseSnapshot } from 'xstate';
 
