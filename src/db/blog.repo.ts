@@ -101,12 +101,6 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
     return new Set(inserted.map((r) => r.blog_id));
   }
 
-  const getById = db
-    .select()
-    .from(blogs)
-    .where(eq(blogs.blogId, sql.placeholder('blogId')))
-    .limit(1)
-    .prepare('inkwell_blog_by_id');
   const getByIds = db
     .select()
     .from(blogs)
@@ -162,13 +156,13 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
       return new Set(writes.map((w) => w.blogId).filter((id) => !applied.has(id)));
     },
 
-    /** One blog by id: a prepared statement (built once; it runs on every command). */
+    /** One blog by id (the prepared statement of `getMany`). */
     async get(blogId: string): Promise<BlogRow | undefined> {
-      const [row] = await getById.execute({ blogId });
+      const [row] = await getByIds.execute({ blogIds: [blogId] });
       return row;
     },
 
-    /** The blogs of `blogIds` that exist, in no particular order: one prepared statement, one round trip. */
+    /** The blogs of `blogIds` that exist, in no particular order: a prepared statement (built once), one round trip. */
     async getMany(blogIds: readonly string[]): Promise<BlogRow[]> {
       if (blogIds.length === 0) return [];
       return getByIds.execute({ blogIds: [...blogIds] });
