@@ -122,33 +122,33 @@ export interface IdleResult extends IdleRun {
 /** A client like a calling service has: a bounded pool of keep-alive connections (CLIENT_SOCKETS). */
 const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENT_SOCKETS });
 
-/** POSTs `body` as JSON; resolves with the status once the answer is read. */
-function post(port: number, path: string, body: string): Promise<number> {
+/** Sends one request (JSON `body` if given) on the client's connections; resolves with the status once read. */
+function send(port: number, method: 'GET' | 'POST', path: string, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
     req.on('error', reject);
     req.end(body);
   });
 }
 
-/** GETs `path`; resolves once the answer is read. */
-function get(port: number, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
+/**
+ * Calls `start(i)` for i = 0 … total-1 at `rate` per second, each at its slot and not after the previous answer
+ * (open loop); resolves when every call has settled.
+ */
+async function atRate(rate: number, total: number, start: (i: number) => Promise<unknown>): Promise<void> {
+  const t0 = performance.now();
+  const calls: Promise<unknown>[] = [];
+  for (let i = 0; i < total;) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+    for (; i < due; i++) calls.push(start(i));
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await Promise.all(calls);
 }
 
 /**
@@ -158,17 +158,6 @@ function get(port: number, path: string): Promise<void> {
  * Node process opening 32 connections in its first second).
  */
 const WARM_UP_CHECKS = 1000;
-
-async function warmUp(port: number, rate: number): Promise<void> {
-  const t0 = performance.now();
-  const checks: Promise<void>[] = [];
-  for (let i = 0; i < WARM_UP_CHECKS;) {
-    const due = Math.min(WARM_UP_CHECKS, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
-    for (; i < due; i++) checks.push(get(port, '/healthz'));
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  await Promise.all(checks);
-}
 
 const pick = (s: Summary) => ({ p50: round(s.p50, 1), p99: round(s.p99, 1), max: round(s.max, 1) });
 
@@ -180,34 +169,27 @@ async function selectAtRate(port: number, rate: number, seconds: number, blogs: 
   const ids: string[] = [];
   let accepted = 0;
   let failed = 0;
-  const inFlight: Promise<void>[] = [];
   const t0 = performance.now();
   const bySecond: number[][] = Array.from({ length: seconds + 1 }, () => []);
   const warm: number[] = [];
-  for (let i = 0; i < total;) {
-    const due = Math.floor(((performance.now() - t0) / 1000) * rate) + 1;
-    for (; i < Math.min(due, total); i++) {
-      const n = 1 + offset + i * step;
-      const id = `idle-${n}`;
-      ids.push(id);
-      const sent = performance.now();
-      inFlight.push(
-        post(port, `/api/blogs/${id}/select`, JSON.stringify({ instanceId: `store-${n % STORES}`, ideaIndex: 0 })).then(
-          (status) => {
-            if (status === 202) {
-              accepted++;
-              latencies.push(performance.now() - sent);
-              bySecond[Math.floor((sent - t0) / 1000)]?.push(performance.now() - sent);
-              if (sent - t0 >= 1000) warm.push(performance.now() - sent);
-            }
-          },
-          () => void failed++,
-        ),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  await Promise.all(inFlight);
+  await atRate(rate, total, (i) => {
+    const n = 1 + offset + i * step;
+    const id = `idle-${n}`;
+    ids.push(id);
+    const sent = performance.now();
+    const body = JSON.stringify({ instanceId: `store-${n % STORES}`, ideaIndex: 0 });
+    return send(port, 'POST', `/api/blogs/${id}/select`, body).then(
+      (status) => {
+        if (status === 202) {
+          accepted++;
+          latencies.push(performance.now() - sent);
+          bySecond[Math.floor((sent - t0) / 1000)]?.push(performance.now() - sent);
+          if (sent - t0 >= 1000) warm.push(performance.now() - sent);
+        }
+      },
+      () => void failed++,
+    );
+  });
   const perSecond = bySecond
     .map((xs, second) => ({ second, n: xs.length, ...pick(summarize(xs)) }))
     .filter((s) => s.n > 0);
@@ -241,7 +223,7 @@ async function runOnce(
     ]);
     const readyMs = performance.now() - started;
     const atReady = await memoryOf(child.pid!);
-    await warmUp(port, RATE);
+    await atRate(RATE, WARM_UP_CHECKS, () => send(port, 'GET', '/healthz'));
     const load = await selectAtRate(port, RATE, seconds, blogs, offset);
     const afterLoad = await memoryOf(child.pid!);
     const { rows } = await pool.query<{ n: number }>(
