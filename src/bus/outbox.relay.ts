@@ -4,7 +4,7 @@
  * sweep, which also picks up what a dead process committed but never published. Blogs never wait for it: it only
  * carries news of what already happened.
  */
-import type { OutboxRepo, OutboxRow } from '../db/outbox.repo';
+import type { OutboxRepo, RelayRow } from '../db/outbox.repo';
 import type { Logger } from '../logger';
 import type { Bus } from './bus.port';
 import type { Subjects } from './subjects';
@@ -28,7 +28,7 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
   let scheduled: NodeJS.Timeout | undefined;
   let stopped = false;
 
-  async function publish(rows: OutboxRow[]): Promise<number> {
+  async function publish(rows: RelayRow[]): Promise<number> {
     let sent = 0;
     try {
       for (const row of rows) {

@@ -86,8 +86,8 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
     const inserted = rowsOf<{ blog_id: string }>(
       await db.execute(sql`
         with v as (
-          select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(blog_id text, instance_id text,
-            status text, seq int, snapshot jsonb, machine_version int, view jsonb, created_at timestamptz, payload jsonb)),
+          select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, instance_id text,
+            status text, seq int, snapshot json, machine_version int, view json, created_at timestamptz, payload json)),
         b as (
           insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, updated_at)
           select blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, created_at from v
@@ -139,15 +139,15 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
           with u as (
             update blogs b set status = v.status, seq = v.seq, snapshot = v.snapshot, view = v.view,
               machine_version = v.machine_version, wake_at = v.wake_at, version = b.version + 1, updated_at = now()
-            from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(blog_id text, expected int, status text,
-              seq int, snapshot jsonb, machine_version int, view jsonb, wake_at timestamptz)
+            from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, expected int, status text,
+              seq int, snapshot json, machine_version int, view json, wake_at timestamptz)
             where b.blog_id = v.blog_id and b.version = v.expected ${fence}
             returning b.blog_id),
           e as (
             insert into outbox (blog_id, instance_id, seq, payload)
             select e.blog_id, e.instance_id, e.seq, e.payload
-            from jsonb_to_recordset(${JSON.stringify(events)}::jsonb)
-              as e(blog_id text, instance_id text, seq int, payload jsonb)
+            from json_to_recordset(${JSON.stringify(events)}::json)
+              as e(blog_id text, instance_id text, seq int, payload json)
             where e.blog_id in (select blog_id from u)
             on conflict (blog_id, seq) do nothing)
           select blog_id from u`),

@@ -1,10 +1,13 @@
 /** Drizzle schema: one row per blog, and the outbox of status events. `drizzle/` is generated from it. */
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
+  check,
+  customType,
   index,
   integer,
-  jsonb,
+  json,
   pgTable,
   primaryKey,
   text,
@@ -12,7 +15,17 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
-/** One row per blog: its actor's latest persisted snapshot and the fields the API reads. */
+/**
+ * A PostgreSQL transaction id (64 bits, never wraps), as text. The relay reads events in (transaction, id) order up
+ * to the oldest transaction still running, so an event is never passed over by one committed after it.
+ */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
+
+/**
+ * One row per blog: its actor's latest persisted snapshot and the fields the API reads. The JSON columns are `json`,
+ * not `jsonb`: they are written on every transition and read back whole, never queried inside, and `json` stores the
+ * text as sent (no parse into a binary tree with sorted keys on the way in, no re-serialization on the way out).
+ */
 export const blogs = pgTable(
   'blogs',
   {
@@ -23,12 +36,12 @@ export const blogs = pgTable(
     seq: integer('seq').notNull().default(0),
     /** Optimistic concurrency: every write names the version it read. */
     version: integer('version').notNull().default(0),
-    snapshot: jsonb('snapshot').notNull(),
+    snapshot: json('snapshot').notNull(),
     machineVersion: integer('machine_version').notNull(),
     /** The public fields (ideas, idea, post, error), as the API shows them. */
-    view: jsonb('view')
+    view: json('view')
       .notNull()
-      .default(sql`'{}'::jsonb`),
+      .default(sql`'{}'::json`),
     /** When a timer of this blog fires next (selection timeout, retry backoff). */
     wakeAt: timestamp('wake_at', { withTimezone: true, mode: 'date' }),
     leaseOwner: text('lease_owner'),
@@ -56,7 +69,10 @@ export const blogs = pgTable(
   ],
 );
 
-/** Status events, written in the same transaction as the status change, relayed to the bus in `seq` order. */
+/**
+ * Status events, written in the same transaction as the status change, relayed to the bus in `seq` order. Rows are
+ * never updated: what has been relayed is everything up to `outbox_cursor`, in (`tx`, `id`) order.
+ */
 export const outbox = pgTable(
   'outbox',
   {
@@ -64,16 +80,25 @@ export const outbox = pgTable(
     blogId: text('blog_id').notNull(),
     instanceId: text('instance_id').notNull(),
     seq: integer('seq').notNull(),
-    payload: jsonb('payload').notNull(),
+    payload: json('payload').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
-    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
+    /** The transaction that wrote the event. */
+    tx: xid8('tx')
+      .notNull()
+      .default(sql`pg_current_xact_id()`),
   },
-  (t) => [
-    uniqueIndex('outbox_blog_seq_idx').on(t.blogId, t.seq),
-    index('outbox_unpublished_idx')
-      .on(t.id)
-      .where(sql`published_at is null`),
-  ],
+  (t) => [uniqueIndex('outbox_blog_seq_idx').on(t.blogId, t.seq), index('outbox_relay_idx').on(t.tx, t.id)],
+);
+
+/** The relay's position: every event at or before (`tx`, `lastId`) has been published. One row. */
+export const outboxCursor = pgTable(
+  'outbox_cursor',
+  {
+    id: integer('id').primaryKey().default(1),
+    tx: xid8('tx').notNull(),
+    lastId: bigint('last_id', { mode: 'number' }).notNull(),
+  },
+  () => [check('outbox_cursor_one_row', sql`id = 1`)],
 );
 
 /** Provider references per blog (prediction id, draft id, media id): what a repeated stage looks up first. */

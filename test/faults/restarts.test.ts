@@ -91,7 +91,7 @@ await describeWithPostgres('server restarts mid-run (needs local PostgreSQL and 
           async () => {
             const all = await statuses(client);
             const { rows } = await client.query<{ n: number }>(
-              'select count(*)::int as n from outbox where published_at is null',
+              'select count(*)::int as n from outbox o where (o.tx, o.id) > (select tx, last_id from outbox_cursor)',
             );
             return all.size === BLOGS && [...all.values()].every((s) => s === 'DONE') && rows[0]!.n === 0
               ? true

@@ -118,8 +118,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         if (s === 'AWAITING_SELECTION' && !selected.has(blogId))
           await select(blogId, `store-${Number(blogId.slice(6)) % o.stores}`);
       }
-      const unpublished = (await client.query('select count(*)::int as n from outbox where published_at is null'))
-        .rows[0] as { n: number };
+      const unpublished = (
+        await client.query(
+          'select count(*)::int as n from outbox o where (o.tx, o.id) > (select tx, last_id from outbox_cursor)',
+        )
+      ).rows[0] as { n: number };
       if (all.size === o.blogs && [...all.values()].every((s) => s === 'DONE') && unpublished.n === 0) break;
       await new Promise((r) => setTimeout(r, 250));
     }
