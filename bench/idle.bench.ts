@@ -59,7 +59,7 @@ async function bulkInsert(pool: pg.Pool, blogs: number): Promise<void> {
     await pool.query(
       `insert into blogs (blog_id, instance_id, status, seq, version, snapshot, machine_version, view, wake_at)
        select 'idle-' || g, 'store-' || (g % ${STORES}), t.status, t.seq, t.version,
-              replace(replace(t.snapshot::text, 'TEMPLATEBLOG', 'idle-' || g), 'TEMPLATESTORE', 'store-' || (g % ${STORES}))::jsonb,
+              replace(replace(t.snapshot::text, 'TEMPLATEBLOG', 'idle-' || g), 'TEMPLATESTORE', 'store-' || (g % ${STORES}))::json,
               t.machine_version, t.view, t.wake_at
        from generate_series($1::int, $2::int) g, blogs t where t.blog_id = 'TEMPLATEBLOG'`,
       [from, Math.min(blogs, from + CHUNK - 1)],
@@ -84,7 +84,7 @@ async function settleStorage(pool: pg.Pool): Promise<void> {
 async function resetSelected(pool: pg.Pool, ids: string[]): Promise<void> {
   await pool.query(
     `update blogs b set status = t.status, seq = t.seq, version = t.version,
-            snapshot = replace(replace(t.snapshot::text, 'TEMPLATEBLOG', b.blog_id), 'TEMPLATESTORE', b.instance_id)::jsonb,
+            snapshot = replace(replace(t.snapshot::text, 'TEMPLATEBLOG', b.blog_id), 'TEMPLATESTORE', b.instance_id)::json,
             machine_version = t.machine_version, view = t.view, wake_at = t.wake_at
      from idle_template t where b.blog_id = any($1)`,
     [ids],

@@ -3,7 +3,7 @@
  * image, publishing, done) across 200 stores on the real PostgreSQL, created through the intake 64 at a time by the
  * runtime processes themselves (bench/lib/throughput.child.ts). Run twice: in one runtime process, and in one
  * process per core on their own stores (how Inkwell is deployed on a multi-core machine: a Node process runs its
- * JavaScript on one core). Beside it, in the same run and on the same server: the single-row jsonb UPDATE rate from
+ * JavaScript on one core). Beside it, in the same run and on the same server: the single-row json UPDATE rate from
  * Node `pg` with 16 connections (and with one).
  */
 import { performance } from 'node:perf_hooks';
@@ -16,13 +16,13 @@ import { median, round } from './lib/stats';
 const STORES = 200;
 const UPDATE_CONNECTIONS = 16;
 
-/** Single-row jsonb UPDATEs by primary key, `connections` in a closed loop (16 by default), for `ms`. */
+/** Single-row json UPDATEs by primary key (json, like the snapshot column), `connections` in a closed loop (16 by default), for `ms`. */
 export async function measureUpdateRate(url: string, ms: number, connections = UPDATE_CONNECTIONS): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: connections });
-  await pool.query('create table if not exists update_probe (id int primary key, data jsonb not null)');
+  await pool.query('create table if not exists update_probe (id int primary key, data json not null)');
   const payload = JSON.stringify({ status: 'GENERATING_CONTENT', context: { note: 'x'.repeat(600) } });
   await pool.query(
-    'insert into update_probe select g, $1::jsonb from generate_series(1, 10000) g on conflict do nothing',
+    'insert into update_probe select g, $1::json from generate_series(1, 10000) g on conflict do nothing',
     [payload],
   );
   let count = 0;
@@ -32,7 +32,7 @@ export async function measureUpdateRate(url: string, ms: number, connections = U
     Array.from({ length: connections }, async () => {
       while (performance.now() < until) {
         const id = 1 + Math.floor(Math.random() * 10000);
-        await pool.query('update update_probe set data = $2::jsonb where id = $1', [id, payload]);
+        await pool.query('update update_probe set data = $2::json where id = $1', [id, payload]);
         count++;
       }
     }),

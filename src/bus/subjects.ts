@@ -26,11 +26,17 @@ export type Subjects = ReturnType<typeof subjectsFor>;
 
 /** NATS-style match: `*` is one token, `>` the rest. */
 export function subjectMatches(pattern: string, subject: string): boolean {
+  return subjectMatcher(pattern)(subject.split('.'));
+}
+
+/** `pattern` split once: a test of a subject already split into its tokens (the in-process bus's hot path). */
+export function subjectMatcher(pattern: string): (tokens: readonly string[]) => boolean {
   const p = pattern.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '>') return s.length > i;
-    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
-  }
-  return p.length === s.length;
+  return (s) => {
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] === '>') return s.length > i;
+      if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+    }
+    return p.length === s.length;
+  };
 }

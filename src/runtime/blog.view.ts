@@ -28,12 +28,13 @@ export function statusOf(value: unknown): BlogStatus {
 
 /** Public fields of a blog in `status`, as the contract says which come with which status. */
 export function publicFields(status: BlogStatus, context: BlogContext): BlogPublicFields {
-  return {
-    ...(context.ideas ? { ideas: context.ideas } : {}),
-    ...(context.idea && status !== 'PENDING' ? { idea: context.idea } : {}),
-    ...(status === 'DONE' && context.post ? { post: context.post } : {}),
-    ...(status === 'FAILED' && context.error ? { error: context.error } : {}),
-  };
+  // Written field by field rather than with conditional spreads: this runs on every status change.
+  const fields: BlogPublicFields = {};
+  if (context.ideas) fields.ideas = context.ideas;
+  if (context.idea && status !== 'PENDING') fields.idea = context.idea;
+  if (status === 'DONE' && context.post) fields.post = context.post;
+  if (status === 'FAILED' && context.error) fields.error = context.error;
+  return fields;
 }
 
 /** The payload of `<prefix>.events.<instanceId>.<blogId>` for one status change. */
@@ -44,19 +45,19 @@ export function eventPayload(
   seq: number,
   at: Date,
 ): Record<string, unknown> {
-  const fields = publicFields(status, context);
-  return {
+  const payload: Record<string, unknown> = {
     blogId: context.blogId,
     instanceId: context.instanceId,
     status,
     previousStatus,
     seq,
     at: at.toISOString(),
-    ...(status === 'AWAITING_SELECTION' && fields.ideas ? { ideas: fields.ideas } : {}),
-    ...(fields.idea ? { idea: fields.idea } : {}),
-    ...(fields.post ? { post: fields.post } : {}),
-    ...(fields.error ? { error: fields.error } : {}),
   };
+  if (status === 'AWAITING_SELECTION' && context.ideas) payload.ideas = context.ideas;
+  if (context.idea && status !== 'PENDING') payload.idea = context.idea;
+  if (status === 'DONE' && context.post) payload.post = context.post;
+  if (status === 'FAILED' && context.error) payload.error = context.error;
+  return payload;
 }
 
 /** When the blog's next durable timer fires, if it waits on one. */

@@ -84,6 +84,13 @@ function sameState(a: Observed, b: Observed): boolean {
   return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
 }
 
+const noop = () => undefined;
+
+/** The persisted form of `snapshot`, computed only when called (returned, so no name is defined on it per call). */
+function serializeLater(machine: BlogMachine, snapshot: Observed): () => unknown {
+  return () => machine.getPersistedSnapshot(snapshot as never);
+}
+
 /** Creates the supervisor. */
 export function createSupervisor(deps: SupervisorDeps) {
   const live = new Map<string, Live>();
@@ -131,7 +138,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       status,
       seq: entry.seq,
       // Serialized when the batch is built, and only if no later transition replaced this write by then.
-      snapshot: () => deps.machine.getPersistedSnapshot(snapshot as never),
+      snapshot: serializeLater(deps.machine, snapshot),
       machineVersion: BLOG_MACHINE_VERSION,
       view: publicFields(status, snapshot.context) as Record<string, unknown>,
       wakeAt: wakeAtOf(status, snapshot.value, snapshot.context),
@@ -166,16 +173,18 @@ export function createSupervisor(deps: SupervisorDeps) {
       createdAt: row.createdAt,
       lastSnapshot: actor.getSnapshot(),
       lastCommit: Promise.resolve(),
-      unsubscribe: () => undefined,
+      unsubscribe: noop,
     };
-    const sub = actor.subscribe({
-      next: (snapshot) => persist(entry, snapshot),
-      error: (err) => {
+    // Listeners passed as arguments, not as named properties: tsx (esbuild keepNames) would define a `name` on each
+    // new closure, for every blog.
+    const sub = actor.subscribe(
+      (snapshot) => persist(entry, snapshot),
+      (err) => {
         deps.log.error({ blogId: entry.blogId, instanceId: entry.instanceId, err }, 'blog actor crashed; quarantined');
         void deps.repo.quarantine(entry.blogId, `actor error: ${String(err)}`).catch(() => undefined);
         drop(entry);
       },
-    });
+    );
     entry.unsubscribe = () => sub.unsubscribe();
     live.set(row.blogId, entry);
     return entry;
