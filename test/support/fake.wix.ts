@@ -110,7 +110,7 @@ export interface FakeWix {
   setTokenTtl(seconds: number): void;
   /** Scripts a fault for the next matching request(s). */
   fault(fault: Fault): void;
-  /** Largest number of requests of one store that were in flight at the same time. */
+  /** Largest number of requests of one store in flight at once (an abandoned one ends when the client gave up). */
   maxInFlight(instanceId: string): number;
   close(): Promise<void>;
 }
@@ -153,8 +153,8 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
   const tokens = new Map<string, { instanceId: string; expiresAt: number; revoked: boolean }>();
   const faults: (Fault & { left: number })[] = [];
   const requests: RecordedRequest[] = [];
-  const inFlight = new Map<string, number>();
-  const maxFlight = new Map<string, number>();
+  /** Requests per store (flight key) with when they started and ended, for `maxInFlight`. */
+  const flights = new Map<string, Array<{ start: number; end?: number; abandoned?: boolean }>>();
 
   const state = (instanceId: string): InstanceState => {
     let s = instances.get(instanceId);
@@ -347,12 +347,16 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
     if (req.headers.authorization) rec.authorization = req.headers.authorization;
     requests.push(rec);
     let flightKey: string | undefined;
+    let flight: { start: number; end?: number; abandoned?: boolean } | undefined;
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       rec.endedAt ??= Date.now();
-      if (flightKey !== undefined) inFlight.set(flightKey, (inFlight.get(flightKey) ?? 1) - 1);
+      if (flight) {
+        flight.end = performance.now();
+        flight.abandoned = !res.writableEnded; // the client gave up (a timeout) before the answer
+      }
     };
     // A request is in flight while its connection is open: a client that gave up (timeout) has ended it.
     res.once('close', finish);
@@ -374,9 +378,8 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
         if (token) rec.instanceId = token.instanceId;
       }
       flightKey = rec.instanceId ?? '';
-      const flying = (inFlight.get(flightKey) ?? 0) + 1;
-      inFlight.set(flightKey, flying);
-      maxFlight.set(flightKey, Math.max(maxFlight.get(flightKey) ?? 0, flying));
+      flight = { start: performance.now() };
+      flights.set(flightKey, [...(flights.get(flightKey) ?? []), flight]);
 
       const fault = takeFault(method, path, rec.instanceId);
       if (fault?.kind === 'status') {
@@ -435,11 +438,32 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
     fault(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
     },
-    maxInFlight: (instanceId) => maxFlight.get(instanceId) ?? 0,
+    maxInFlight: (instanceId) => maxOverlap(flights.get(instanceId) ?? []),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * A server hears that a client gave up on a request (its timeout) only when the connection's close reaches it, which
+ * on a busy machine can come after the client's next request to the same store. Such a request counts as ended this
+ * much earlier than the server noticed: the trip, as the OpenAI window check allows 50 ms for it.
+ */
+const ABANDON_NOTICE_MS = 50;
+
+/** The most requests that overlapped in time. */
+function maxOverlap(list: Array<{ start: number; end?: number; abandoned?: boolean }>): number {
+  const edges: Array<[number, number]> = [];
+  for (const f of list) {
+    const end = f.end === undefined ? Infinity : f.abandoned ? Math.max(f.start, f.end - ABANDON_NOTICE_MS) : f.end;
+    edges.push([f.start, 1], [end, -1]);
+  }
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]); // an end before a start at the same moment
+  let flying = 0;
+  let max = 0;
+  for (const [, d] of edges) max = Math.max(max, (flying += d));
+  return max;
 }
