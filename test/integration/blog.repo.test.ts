@@ -19,9 +19,9 @@ import type { Article, BlogStatus, HeaderImage, Idea, PublishedPost, StageOutput
 import { createBlogRepo, type BlogRepo, type BlogWrite, type OutboxEvent } from '../../src/db/blog.repo';
 import { rowsOf, type Database } from '../../src/db/database';
 import { openPostgres } from '../../src/db/pg.client';
-import { openPglite } from '../../src/db/pglite.client';
 import { eventPayload, publicFields, statusOf, wakeAtOf } from '../../src/runtime/blog.view';
 import { createPersister } from '../../src/runtime/persister';
+import { databaseDrivers } from '../support/drivers';
 import { requirePostgres } from '../support/servers';
 
 const postgres = await requirePostgres(); // undefined: skipped (the helper printed why); throws under CI=true
@@ -29,15 +29,7 @@ afterAll(async () => {
   await postgres?.drop();
 });
 
-const DRIVERS = [
-  { name: 'PGlite (in memory)', driver: 'pglite', available: true, open: () => openPglite(undefined) },
-  {
-    name: 'PostgreSQL (needs a server)',
-    driver: 'pg',
-    available: postgres !== undefined,
-    open: async () => openPostgres(postgres!.url, () => undefined),
-  },
-] as const;
+const DRIVERS = databaseDrivers(postgres);
 
 const T0 = 1_700_000_000_000;
 const SETTINGS = { maxAttempts: 3, retryBaseMs: 1000, selectionTimeoutMs: 60_000 };

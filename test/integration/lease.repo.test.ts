@@ -6,8 +6,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database';
 import { createLeaseRepo } from '../../src/db/lease.repo';
-import { openPostgres } from '../../src/db/pg.client';
-import { openPglite } from '../../src/db/pglite.client';
+import { databaseDrivers } from '../support/drivers';
 import { requirePostgres } from '../support/servers';
 
 const postgres = await requirePostgres();
@@ -15,14 +14,7 @@ afterAll(async () => {
   await postgres?.drop();
 });
 
-const DRIVERS = [
-  { name: 'PGlite (in memory)', available: true, open: () => openPglite(undefined) },
-  {
-    name: 'PostgreSQL (needs a server)',
-    available: postgres !== undefined,
-    open: async () => openPostgres(postgres!.url, () => undefined),
-  },
-] as const;
+const DRIVERS = databaseDrivers(postgres);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER, rowsOf, type Database } from '../../src/db/database';
 import { createOutboxRepo, type OutboxRepo, type RelayRow } from '../../src/db/outbox.repo';
 import { openPostgres } from '../../src/db/pg.client';
-import { openPglite } from '../../src/db/pglite.client';
+import { databaseDrivers } from '../support/drivers';
 import { requirePostgres } from '../support/servers';
 
 const postgres = await requirePostgres(); // undefined: skipped (the helper printed why); throws under CI=true
@@ -23,15 +23,7 @@ afterAll(async () => {
   await postgres?.drop();
 });
 
-const DRIVERS = [
-  { name: 'PGlite (in memory)', driver: 'pglite', available: true, open: () => openPglite(undefined) },
-  {
-    name: 'PostgreSQL (needs a server)',
-    driver: 'pg',
-    available: postgres !== undefined,
-    open: async () => openPostgres(postgres!.url, () => undefined),
-  },
-] as const;
+const DRIVERS = databaseDrivers(postgres);
 
 const insertEvent = (blogId: string, seq: number) =>
   sql`insert into outbox (blog_id, instance_id, seq, payload)
