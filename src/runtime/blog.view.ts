@@ -53,10 +53,12 @@ export function eventPayload(
     seq,
     at: at.toISOString(),
   };
-  if (status === 'AWAITING_SELECTION' && context.ideas) payload.ideas = context.ideas;
-  if (context.idea && status !== 'PENDING') payload.idea = context.idea;
-  if (status === 'DONE' && context.post) payload.post = context.post;
-  if (status === 'FAILED' && context.error) payload.error = context.error;
+  // The contract's fields per status, as the API shows them; an event carries the ideas only when they are new.
+  const fields = publicFields(status, context);
+  if (status === 'AWAITING_SELECTION' && fields.ideas) payload.ideas = fields.ideas;
+  if (fields.idea) payload.idea = fields.idea;
+  if (fields.post) payload.post = fields.post;
+  if (fields.error) payload.error = fields.error;
   return payload;
 }
 
