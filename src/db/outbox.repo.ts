@@ -47,7 +47,8 @@ export function createOutboxRepo(db: Db) {
           await tx.execute(sql`select pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) as locked`),
         );
         if (!lock?.locked) return -1;
-        const rows = rowsOf<RelayRow>(await tx.execute(after(limit))).map((r) => ({ ...r, id: Number(r.id) }));
+        const rows = rowsOf<RelayRow>(await tx.execute(after(limit)));
+        for (const row of rows) row.id = Number(row.id); // bigint arrives as text from pg
         if (rows.length === 0) return 0;
         const sent = await publish(rows);
         if (sent > 0) {

@@ -379,7 +379,9 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
       }
       flightKey = rec.instanceId ?? '';
       flight = { start: performance.now() };
-      flights.set(flightKey, [...(flights.get(flightKey) ?? []), flight]);
+      const list = flights.get(flightKey) ?? [];
+      list.push(flight);
+      flights.set(flightKey, list);
 
       const fault = takeFault(method, path, rec.instanceId);
       if (fault?.kind === 'status') {
