@@ -12,34 +12,42 @@ const CURSOR = sql`select tx, last_id from outbox_cursor where id = 1`;
 /** Arbitrary, fixed: the advisory lock that makes one relay at a time publish, keeping per-blog order. */
 const RELAY_LOCK_KEY = 0x1e4b_0b0c;
 
-/** What `relay` reads of an event: its transaction, as text, is where the cursor moves to. */
-export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 'payload' | 'tx'>;
+/**
+ * What `relay` reads of an event: its transaction, as text, is where the cursor moves to. `settled`: its
+ * transaction is older than every transaction still running, so the cursor may move past it.
+ */
+export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 'payload' | 'tx'> & {
+  settled: boolean;
+};
 
 /**
  * Creates the repository over `db`.
  *
  * Nothing marks an event sent: the relay keeps one cursor, a (transaction id, event id) pair, and reads events after
- * it in that order, only from transactions older than every transaction still running. An event id is taken when
- * the event is written, not when it commits, so a transaction can commit an event with a lower id after one with a
- * higher id was relayed; its transaction id, though, is still running when the cursor passes it by id, so the
- * cursor does not pass it by transaction. One row update per relay run instead of one per event.
+ * it in that order. An event id is taken when the event is written, not when it commits, so a transaction can
+ * commit an event with a lower id after one with a higher id was relayed; its transaction id, though, is still
+ * running when the cursor passes it by id. So the cursor moves only past events of transactions older than every
+ * transaction still running (`settled`); the events of younger committed transactions are handed out too, so that
+ * they need not wait for unrelated transactions to end, and the caller remembers what it sent ahead of the cursor.
+ * One row update per relay run instead of one per event.
  */
 export function createOutboxRepo(db: Db) {
   /**
-   * Rows after the cursor, from finished transactions only (the xmin of the statement's own snapshot). The cursor
+   * Rows after the cursor, each marked settled or not against the xmin of the statement's own snapshot. The cursor
    * is a row subquery, evaluated once, so the comparison is a range of `outbox_relay_idx` (as a join it is not).
    */
   const after = (limit: number) => sql`
-    select o.id, o.blog_id as "blogId", o.instance_id as "instanceId", o.seq, o.payload, o.tx::text as tx
+    select o.id, o.blog_id as "blogId", o.instance_id as "instanceId", o.seq, o.payload, o.tx::text as tx,
+      o.tx < pg_snapshot_xmin(pg_current_snapshot()) as settled
     from outbox o
-    where (o.tx, o.id) > (${CURSOR}) and o.tx < pg_snapshot_xmin(pg_current_snapshot())
+    where (o.tx, o.id) > (${CURSOR})
     order by o.tx, o.id
     limit ${limit}`;
   return {
     /**
-     * Hands the oldest unpublished events to `publish` in (transaction, id) order, which is `seq` order per blog,
-     * and moves the cursor past the first `published` of them, all while holding the relay lock. Returns how many
-     * were sent, or -1 when another process holds the lock.
+     * Hands the oldest events after the cursor to `publish` in (transaction, id) order, which is `seq` order per
+     * blog, and moves the cursor past the settled ones among the first `published` of them (`publish`'s answer),
+     * all while holding the relay lock. Returns `published`, or -1 when another process holds the lock.
      */
     async relay(limit: number, publish: (rows: RelayRow[]) => Promise<number>): Promise<number> {
       return db.transaction(async (tx) => {
@@ -51,8 +59,9 @@ export function createOutboxRepo(db: Db) {
         for (const row of rows) row.id = Number(row.id); // bigint arrives as text from pg
         if (rows.length === 0) return 0;
         const sent = await publish(rows);
-        if (sent > 0) {
-          const last = rows[sent - 1]!;
+        // Settled rows come first (they are ordered by transaction id): the last settled one sent.
+        const last = rows.slice(0, sent).findLast((row) => row.settled);
+        if (last) {
           await tx.execute(sql`update outbox_cursor set tx = ${last.tx}::xid8, last_id = ${last.id} where id = 1`);
         }
         return sent;

@@ -1,6 +1,7 @@
 /**
  * The outbox relay's cursor: events go out in (transaction, id) order, nothing is marked row by row, and an event
- * committed after a later one was relayed is still relayed (the case a plain "last id" cursor loses). Also: a
+ * committed after a later one was relayed is still relayed (the case a plain "last id" cursor loses), while a
+ * committed event does not wait for an unrelated transaction to end, and is not sent twice. Also: a
  * partial publish resumes where it stopped, one relay at a time, pruning keeps what is not published, and
  * migrating a database of the published_at era relays exactly what was still unpublished there.
  */
@@ -15,6 +16,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS_FOLDER, rowsOf, type Database } from '../../src/db/database';
 import { createOutboxRepo, type OutboxRepo, type RelayRow } from '../../src/db/outbox.repo';
 import { openPostgres } from '../../src/db/pg.client';
+import type { Bus } from '../../src/bus/bus.port';
+import { createOutboxRelay } from '../../src/bus/outbox.relay';
+import { subjectsFor } from '../../src/bus/subjects';
+import { createLogger } from '../../src/logger';
 import { databaseDrivers } from '../support/drivers';
 import { requirePostgres } from '../support/servers';
 
@@ -28,6 +33,17 @@ const DRIVERS = databaseDrivers(postgres);
 const insertEvent = (blogId: string, seq: number) =>
   sql`insert into outbox (blog_id, instance_id, seq, payload)
       values (${blogId}, 'store-1', ${seq}, ${JSON.stringify({ blogId, seq })}::json)`;
+
+const silentLogger = () => createLogger('silent', 'test');
+
+/** Waits (up to 5 s) until `done()` holds. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 /** Relays until nothing is left; returns "blogId:seq" of everything published, in order. */
 async function drain(outbox: OutboxRepo, limit = 500): Promise<string[]> {
@@ -130,10 +146,73 @@ describe.skipIf(postgres === undefined)('outbox relay with concurrent transactio
         (select count(*) from outbox where blog_id = 'slow')::int as slow`),
     );
     expect(ids!.slow, 'the slow event is not visible yet').toBe(0);
-    // While the slow transaction runs, the relay holds back (it would otherwise move past the slow event's id).
-    expect(await drain(outbox)).toEqual([]);
+    // While the slow transaction runs, the fast event is handed out ahead, but the cursor holds back (it would
+    // otherwise move past the slow event's id): it is handed out again once the slow one has committed.
+    expect(await drain(outbox)).toEqual(['fast:1']);
+    expect(await outbox.backlog()).toBe(1);
     await other.query('commit');
     expect(await drain(outbox)).toEqual(['slow:1', 'fast:1']);
+    expect(await outbox.backlog()).toBe(0);
+  });
+
+  it('publishes an event at once while an unrelated transaction is open, once, and the late one after it', async () => {
+    await drain(outbox);
+    const published: string[] = [];
+    const bus: Bus = {
+      kind: 'memory',
+      publish: async (_subject, payload) => void published.push(JSON.stringify(payload)),
+      subscribe: () => () => undefined,
+      close: async () => undefined,
+    };
+    const relay = createOutboxRelay({ repo: outbox, bus, subjects: subjectsFor('t'), log: silentLogger() });
+    await other.query('begin');
+    await other.query(`insert into outbox (blog_id, instance_id, seq, payload) values ('late', 's', 1, '{"late":1}')`);
+    await database.db.execute(insertEvent('early', 1));
+    relay.kick();
+    await until(() => published.length === 1);
+    expect(published).toEqual(['{"blogId":"early","seq":1}']);
+    await other.query('commit');
+    relay.kick();
+    await until(() => published.length === 2);
+    await relay.stop(); // one last run: nothing is sent twice
+    expect(published).toEqual(['{"blogId":"early","seq":1}', '{"late":1}']);
+    expect(await outbox.backlog()).toBe(0);
+  });
+
+  it("sends a blog's next event only after its previous one was acknowledged, also when a publish fails", async () => {
+    await drain(outbox);
+    const published: string[] = [];
+    let failOnce = true;
+    const bus: Bus = {
+      kind: 'memory',
+      publish: async (_subject, payload) => {
+        const { blogId, seq } = payload as { blogId: string; seq: number };
+        await new Promise((r) => setTimeout(r, blogId === 'x' ? 20 : 0)); // x's acks come last
+        if (blogId === 'x' && seq === 1 && failOnce) {
+          failOnce = false;
+          throw new Error('no PubAck');
+        }
+        published.push(`${blogId}:${seq}`);
+      },
+      subscribe: () => () => undefined,
+      close: async () => undefined,
+    };
+    for (const [blogId, seq] of [
+      ['x', 1],
+      ['y', 1],
+      ['x', 2],
+      ['y', 2],
+      ['x', 3],
+    ] as const)
+      await database.db.execute(insertEvent(blogId, seq));
+    const relay = createOutboxRelay({ repo: outbox, bus, subjects: subjectsFor('t'), log: silentLogger() });
+    relay.kick();
+    await until(() => published.includes('y:1'));
+    await relay.stop(); // its last run sends the rest
+    const order = (blogId: string) => published.filter((p) => p.startsWith(`${blogId}:`));
+    expect(order('x')).toEqual(['x:1', 'x:2', 'x:3']);
+    expect(order('y')[0]).toBe('y:1');
+    expect(new Set(order('y'))).toEqual(new Set(['y:1', 'y:2']));
     expect(await outbox.backlog()).toBe(0);
   });
 
