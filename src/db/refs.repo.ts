@@ -1,26 +1,54 @@
-/** Provider references in the database: the `ProviderRefs` port over Drizzle. */
-import { and, eq } from 'drizzle-orm';
+/**
+ * Provider references in the database: the `ProviderRefs` port over Drizzle.
+ *
+ * Every stage of every working blog reads and writes its references (the publish stage several times), so with many
+ * blogs in flight one statement per call made them queue for the pool's connections, and each write was a commit of
+ * its own. Calls made in the same turn of the event loop now share one statement (DataLoader, as the supervisor's
+ * reads of passivated blogs do): the reads one select, the writes one multi-row upsert, one commit. A write still
+ * resolves only once it is durable, and a batch that fails rejects each of its callers.
+ */
+import DataLoader from 'dataloader';
+import { sql } from 'drizzle-orm';
 import type { ProviderRefs } from '../providers/refs.port';
-import type { Db } from './database';
-import { providerRefs } from './schema';
+import { rowsOf, type Db } from './database';
+
+interface RefKey {
+  blogId: string;
+  key: string;
+}
+
+type RefWrite = RefKey & { value: string };
+
+const BATCH = { cache: false, maxBatchSize: 500, batchScheduleFn: (run: () => void) => setImmediate(run) };
+const idOf = (r: RefKey) => `${r.blogId}\u0000${r.key}`;
 
 /** Creates the repository over `db`. */
 export function createRefsRepo(db: Db): ProviderRefs {
+  const reads = new DataLoader<RefKey, string | undefined>(async (wanted) => {
+    const rows = rowsOf<{ blog_id: string; key: string; value: string }>(
+      await db.execute(sql`
+        select r.blog_id, r.key, r.value from provider_refs r
+        join json_to_recordset(${JSON.stringify(wanted)}::json) as w("blogId" text, key text)
+          on r.blog_id = w."blogId" and r.key = w.key`),
+    );
+    const found = new Map(rows.map((r) => [`${r.blog_id}\u0000${r.key}`, r.value]));
+    // An empty value is a cleared reference.
+    return wanted.map((w) => found.get(idOf(w)) || undefined);
+  }, BATCH);
+
+  const writes = new DataLoader<RefWrite, void>(async (list) => {
+    // One row per (blog, key): a later write of the same turn wins, as it would one after the other.
+    const latest = new Map(list.map((w) => [idOf(w), w]));
+    await db.execute(sql`
+      insert into provider_refs (blog_id, key, value)
+      select "blogId", key, value from json_to_recordset(${JSON.stringify([...latest.values()])}::json)
+        as w("blogId" text, key text, value text)
+      on conflict (blog_id, key) do update set value = excluded.value, updated_at = now()`);
+    return list.map(() => undefined);
+  }, BATCH);
+
   return {
-    async get(blogId, key) {
-      const [row] = await db
-        .select({ value: providerRefs.value })
-        .from(providerRefs)
-        .where(and(eq(providerRefs.blogId, blogId), eq(providerRefs.key, key)))
-        .limit(1);
-      // An empty value is a cleared reference.
-      return row?.value ? row.value : undefined;
-    },
-    async put(blogId, key, value) {
-      await db
-        .insert(providerRefs)
-        .values({ blogId, key, value })
-        .onConflictDoUpdate({ target: [providerRefs.blogId, providerRefs.key], set: { value, updatedAt: new Date() } });
-    },
+    get: (blogId, key) => reads.load({ blogId, key }),
+    put: (blogId, key, value) => writes.load({ blogId, key, value }),
   };
 }
