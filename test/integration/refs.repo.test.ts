@@ -6,7 +6,6 @@
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db/database';
 import { openPostgres } from '../../src/db/pg.client';
 import { createRefsRepo } from '../../src/db/refs.repo';
 import * as schema from '../../src/db/schema';
