@@ -52,7 +52,10 @@ export function createOutboxRepo(db: Db) {
     async relay(limit: number, publish: (rows: RelayRow[]) => Promise<number>): Promise<number> {
       return db.transaction(async (tx) => {
         const [lock] = rowsOf<{ locked: boolean }>(
-          await tx.execute(sql`select pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) as locked`),
+          // The cursor's move need not wait for the disk: if a crash loses it, events go out again, which
+          // delivery at least once allows (the stream deduplicates them by Nats-Msg-Id).
+          await tx.execute(sql`select pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) as locked,
+            set_config('synchronous_commit', 'off', true)`),
         );
         if (!lock?.locked) return -1;
         const rows = rowsOf<RelayRow>(await tx.execute(after(limit)));
