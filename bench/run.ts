@@ -12,9 +12,10 @@ import { runLatency, type LatencyResult } from './latency.bench';
 import { describeMachine } from './lib/machine';
 import { renderChart, type Panel } from './lib/chart';
 import { round } from './lib/stats';
+import { runRealPath, type RealPathResult } from './realpath.bench';
 import { runThroughput, type ThroughputResult } from './throughput.bench';
 
-const SCENARIOS = ['latency', 'throughput', 'idle', 'embedded'] as const;
+const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -30,11 +31,13 @@ const say = (line: string) => console.log(line);
 const machine = await describeMachine();
 const started = Date.now();
 const results: {
+  realpath?: RealPathResult;
   latency?: LatencyResult;
   throughput?: ThroughputResult;
   idle?: IdleResult;
   embedded?: EmbeddedResult;
 } = {};
+if (wanted('realpath')) results.realpath = await runRealPath(quick, say);
 if (wanted('latency')) results.latency = await runLatency(quick, say);
 if (wanted('throughput')) results.throughput = await runThroughput(quick, say);
 if (wanted('idle')) results.idle = await runIdle(quick, say);
@@ -47,6 +50,48 @@ const add = (scenario: string, figure: string, value: string, target = '', met?:
 const x = (r: number) => `${round(r, 2)}x`;
 const targets: Record<string, boolean> = {};
 
+if (results.realpath) {
+  for (const l of results.realpath.levels) {
+    const n = l.concurrency;
+    const ms = (s: { p50: number; p95: number; max: number }) => `${round(s.p50)}/${round(s.p95)}/${round(s.max)} ms`;
+    add('real path', `${n} concurrent: floor p50/p95/max`, ms(l.floorMs));
+    const target = n === 60 ? 1.2 : n === 200 ? 1.5 : undefined;
+    add(
+      'real path',
+      `${n} concurrent: inkwell p50/p95/max`,
+      `${ms(l.inkwellMs)} (${x(l.vsFloor.p50)}/${x(l.vsFloor.p95)}/${x(l.vsFloor.max)} floor)`,
+      target ? `p95 ≤ ${target}x floor` : '',
+      target ? (targets[`realPathP95At${n}`] = l.vsFloor.p95 <= target) : undefined,
+    );
+    add(
+      'real path',
+      `${n} concurrent: per stage p50`,
+      Object.entries(l.stagesP50Ms)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    );
+    add(
+      'real path',
+      `${n} concurrent: providers p50 (article/image/wix call)`,
+      `${l.providerP50Ms.article}/${l.providerP50Ms.image}/${l.providerP50Ms.wixCall} ms`,
+    );
+    add(
+      'real path',
+      `${n} concurrent: event delay p50/p95`,
+      `${round(l.eventDelayMs.p50, 1)}/${round(l.eventDelayMs.p95, 1)} ms`,
+      'p95 ≤ 20 ms',
+      (targets[`eventDelayAt${n}`] = l.eventDelayMs.p95 <= 20),
+    );
+    const c = l.calls;
+    add(
+      'real path',
+      `${n} concurrent: calls received (articles/predictions/publishes), order problems`,
+      `${c.articles}/${c.predictions}/${c.publishes} for ${l.blogs} blogs, ${l.orderProblems}`,
+      'one each, 0',
+      c.articles === l.blogs && c.predictions === l.blogs && c.publishes === l.blogs && l.orderProblems === 0,
+    );
+  }
+}
 if (results.latency) {
   const l = results.latency;
   add(

@@ -75,16 +75,29 @@ export const replicateReplies = {
   drop: (): HttpReply => ({ drop: true }),
 };
 
-/** Starts the fake; with `token`, any other bearer token gets a 401. */
-export async function startFakeReplicate(opts: { token?: string } = {}): Promise<FakeReplicate> {
+/** Options of the fake; with `token`, any other bearer token gets a 401. */
+export interface FakeReplicateOptions {
+  token?: string;
+  /**
+   * A prediction runs this long, in time rather than in polls: a create with `Prefer: wait=<n>` is answered when it
+   * ends (or after n seconds, still processing), a poll sees it finished once the time has passed. Default: polls.
+   */
+  runMs?: number;
+}
+
+/** Starts the fake. */
+export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promise<FakeReplicate> {
   const predictions = new Map<string, FakePrediction>();
   let plan: PredictionPlan = { polls: 2, status: 'succeeded' };
   let script: (req: RecordedRequest) => HttpReply | undefined = () => undefined;
   const queue: HttpReply[] = [];
   let base = '';
 
+  const runMs = opts.runMs;
+  const doneAt = new Map<string, number>();
   const advance = (p: FakePrediction) => {
-    if (p.polls < p.plan.polls) {
+    const due = doneAt.get(p.id);
+    if (due !== undefined ? Date.now() < due : p.polls < p.plan.polls) {
       if (p.polls > 0) [p.status, p.started_at] = ['processing', p.started_at ?? new Date().toISOString()];
       return;
     }
@@ -119,8 +132,16 @@ export async function startFakeReplicate(opts: { token?: string } = {}): Promise
       plan: { ...plan },
     };
     predictions.set(id, prediction);
+    if (runMs === undefined) {
+      advance(prediction);
+      return { status: 201, body: view(prediction) };
+    }
+    // Runs for runMs; `Prefer: wait=<n>` holds the answer until it ends or n seconds passed.
+    const waitMs = 1000 * Number(/wait=(\d+)/.exec(String(req.headers.prefer ?? ''))?.[1] ?? 0);
+    doneAt.set(id, Date.now() + (waitMs >= runMs ? 0 : runMs));
     advance(prediction);
-    return { status: 201, body: view(prediction) };
+    if (!prediction.completed_at) prediction.status = waitMs > 0 ? 'processing' : 'starting';
+    return { status: 201, body: view(prediction), delayMs: Math.min(waitMs, runMs) };
   };
 
   const route = (req: RecordedRequest): HttpReply => {

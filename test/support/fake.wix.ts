@@ -22,6 +22,8 @@ export interface FakeWixOptions {
   tokenTtlSec?: number;
   /** The server's clock, for token expiry and dates. */
   now?: () => number;
+  /** Every request is answered this long after it arrived (a remote service's round trip); default 0. */
+  latencyMs?: number;
 }
 
 /** One request as the server saw it. */
@@ -390,6 +392,7 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
         return;
       }
       if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs));
+      if (opts.latencyMs) await new Promise((r) => setTimeout(r, opts.latencyMs));
 
       let answer: unknown;
       if (isToken) {

@@ -1,0 +1,85 @@
+/**
+ * The remote services of the real-path benchmark, in a process of their own: the test fakes of OpenAI, Replicate
+ * and Wix (test/support) answering after fixed times, as a new user would set them up to try Inkwell. Prints one
+ * JSON line with their URLs, then serves `GET /requests` on a control port: every request each fake received,
+ * with when it arrived and when it was answered (the fakes' own log, counted where the provider is).
+ *
+ * Args: --article-ms, --ideas-ms (OpenAI), --image-ms (a prediction's run; `Prefer: wait` honoured), --wix-ms
+ * (every Wix call).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { startFakeOpenAi } from '../../test/support/fake.openai';
+import { startFakeReplicate } from '../../test/support/fake.replicate';
+import { startFakeWix } from '../../test/support/fake.wix';
+import { FAKE_KEYS } from './fake.keys';
+
+const { values } = parseArgs({
+  options: {
+    'article-ms': { type: 'string', default: '300' },
+    'ideas-ms': { type: 'string', default: '300' },
+    'image-ms': { type: 'string', default: '120' },
+    'wix-ms': { type: 'string', default: '5' },
+  },
+});
+const ms = (name: keyof typeof values) => Number(values[name]);
+
+const [openai, replicate, wix] = await Promise.all([
+  startFakeOpenAi({ apiKey: FAKE_KEYS.openai }),
+  startFakeReplicate({ token: FAKE_KEYS.replicate, runMs: ms('image-ms') }),
+  startFakeWix({ appId: FAKE_KEYS.wixAppId, appSecret: FAKE_KEYS.wixSecret, latencyMs: ms('wix-ms') }),
+]);
+openai.script((req) => {
+  const schema = (req.body as { response_format?: { json_schema?: { name?: string } } }).response_format?.json_schema;
+  return { delayMs: schema?.name === 'blog_ideas' ? ms('ideas-ms') : ms('article-ms') };
+});
+
+/** One request as a line of the log: which service, what, and its interval in epoch ms. */
+type Logged = { service: string; method: string; path: string; at: number; endedAt: number | null };
+const log = (): Logged[] => [
+  ...openai.requests.map((r) => ({
+    service: 'openai',
+    method: r.method,
+    path: r.path,
+    at: r.at,
+    endedAt: r.endedAt ?? null,
+  })),
+  ...replicate.requests.map((r) => ({
+    service: 'replicate',
+    method: r.method,
+    path: r.path,
+    at: r.at,
+    endedAt: r.endedAt ?? null,
+  })),
+  ...wix.requests.map((r) => ({
+    service: 'wix',
+    method: r.method,
+    path: r.path,
+    at: r.startedAt,
+    endedAt: r.endedAt ?? null,
+  })),
+];
+
+const control = createServer((req, res) => {
+  if (req.url === '/requests') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(log()));
+  } else if (req.url === '/reset' && req.method === 'POST') {
+    openai.requests.length = 0;
+    replicate.requests.length = 0;
+    wix.requests.length = 0;
+    res.writeHead(204).end();
+  } else res.writeHead(404).end();
+});
+await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+console.log(
+  JSON.stringify({
+    fakes: 'ready',
+    openai: openai.url,
+    replicate: replicate.url,
+    wix: wix.url,
+    control: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
+  }),
+);
+process.on('SIGTERM', () => process.exit(0));

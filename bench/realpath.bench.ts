@@ -1,0 +1,269 @@
+/**
+ * Scenario 5, the real path (issue #15): what a new user runs. `npm start` as its own process on a fresh PostgreSQL
+ * database and the local nats-server; the real OpenAI, Replicate and Wix adapters calling local HTTP fakes that
+ * answer after fixed times (bench/lib/fakes.child.ts, a process of their own); blogs created with an idea over
+ * JetStream; latency per blog measured from outside, from the create's PubAck to the DONE event on NATS.
+ *
+ * Closed loop: at each concurrency level N, N blogs are in flight at all times until the level's count is done.
+ * Beside each level, in the same run, the floor: a bare client process (bench/lib/floor.child.ts) making the same
+ * HTTP calls to the same fakes at the same concurrency. Where the time goes: per stage from the events' `at`, the
+ * providers' own times from the fakes' log, and how late each event reached the subscriber after its `at`.
+ * Correctness is checked on the way: one article, one prediction and one publish per blog as the fakes counted
+ * them, and per blog the events' seq runs 1..n in order.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { withFreshDatabase } from './lib/database';
+import { FAKE_KEYS } from './lib/fake.keys';
+import { startChild, startNpm, type Child } from './lib/realpath.procs';
+import { ratio, round, summarize, type Summary } from './lib/stats';
+
+const STORES = 20;
+const LEVELS = [10, 60, 200];
+const STAGE = { articleMs: 300, imageMs: 120, wixMs: 5 };
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const LEVEL_TIMEOUT_MS = 180_000;
+
+interface BlogEvent {
+  blogId: string;
+  status: string;
+  seq: number;
+  at: string;
+}
+
+/** One concurrency level's figures. */
+export interface RealPathLevel {
+  concurrency: number;
+  blogs: number;
+  inkwellMs: Summary;
+  floorMs: Summary;
+  /** Inkwell ÷ floor at p50, p95 and max. */
+  vsFloor: { p50: number; p95: number; max: number };
+  /** p50 per stage from the events' `at` (the PubAck → PENDING one from the client's clock). */
+  stagesP50Ms: Record<string, number>;
+  /** p50 of each provider's own request time, from the fakes' log. */
+  providerP50Ms: { article: number; image: number; wixCall: number };
+  /** How long after its `at` (set at the transition, before the commit) each event reached the subscriber. */
+  eventDelayMs: Summary;
+  /** What the fakes received during the level: articles, prediction creates, Wix publishes. */
+  calls: { articles: number; predictions: number; publishes: number };
+  /** Blogs whose events did not run 1..n in order (0 expected). */
+  orderProblems: number;
+}
+
+export interface RealPathResult {
+  stores: number;
+  stageTimes: typeof STAGE;
+  levels: RealPathLevel[];
+}
+
+type Logged = { service: string; method: string; path: string; at: number; endedAt: number | null };
+
+/** Events per blog, and waiters for DONE. */
+function followEvents(nc: NatsConnection, prefix: string) {
+  const events = new Map<string, { e: BlogEvent; receivedAt: number }[]>();
+  const done = new Map<string, () => void>();
+  const sub = nc.subscribe(`${prefix}.events.>`, {
+    callback: (_err, msg) => {
+      const receivedAt = Date.now();
+      const e = msg.json<BlogEvent>();
+      const list = events.get(e.blogId) ?? [];
+      list.push({ e, receivedAt });
+      events.set(e.blogId, list);
+      if (e.status === 'DONE') done.get(e.blogId)?.();
+      if (e.status === 'FAILED') console.error(`  real path: ${e.blogId} FAILED ${JSON.stringify(e)}`);
+    },
+  });
+  const waitDone = (blogId: string) =>
+    new Promise<void>((resolve) => {
+      if (events.get(blogId)?.some((x) => x.e.status === 'DONE')) resolve();
+      else done.set(blogId, resolve);
+    });
+  return { events, waitDone, stop: () => sub.unsubscribe() };
+}
+
+const p50 = (xs: number[]) => summarize(xs).p50;
+
+async function runLevel(
+  n: number,
+  blogs: number,
+  ctx: { nc: NatsConnection; prefix: string; fakes: Record<string, string>; tag: string },
+): Promise<RealPathLevel> {
+  // The floor first, while the runtime idles.
+  const floorOut = await startChild(
+    ['bench/lib/floor.child.ts', '--concurrency', String(n), '--blogs', String(blogs), '--stores', String(STORES)],
+    { FAKE_OPENAI: ctx.fakes.openai!, FAKE_REPLICATE: ctx.fakes.replicate!, FAKE_WIX: ctx.fakes.wix! },
+  ).result<{ floor: number[] }>('floor');
+  await fetch(`${ctx.fakes.control}/reset`, { method: 'POST' });
+
+  const js = jetstream(ctx.nc);
+  const follow = followEvents(ctx.nc, ctx.prefix);
+  const ackAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let next = 0;
+  const deadline = Date.now() + LEVEL_TIMEOUT_MS;
+  const worker = async () => {
+    while (next < blogs) {
+      const k = next++;
+      const blogId = `rp-${ctx.tag}-${n}-${k}`;
+      const body = {
+        blogId,
+        instanceId: `store-${k % STORES}`,
+        idea: { title: `Real path post ${k}`, summary: 'Why.' },
+      };
+      const h = headers();
+      h.set('Nats-Msg-Id', `create-${blogId}`);
+      const finished = follow.waitDone(blogId);
+      await js.publish(`${ctx.prefix}.create`, JSON.stringify(body), { headers: h });
+      const t0 = performance.now();
+      ackAt.set(blogId, Date.now());
+      await Promise.race([
+        finished,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`${blogId} not DONE in time`)), deadline - Date.now()).unref(),
+        ),
+      ]);
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: n }, worker));
+  await new Promise((r) => setTimeout(r, 200)); // late duplicates, if any, still count in the order check
+  follow.stop();
+
+  const stages: Record<string, number[]> = {};
+  const delays: number[] = [];
+  let orderProblems = 0;
+  for (const [blogId, list] of follow.events) {
+    const firstSeen = new Map<number, BlogEvent>();
+    for (const { e, receivedAt } of list) {
+      delays.push(receivedAt - Date.parse(e.at));
+      const seen = firstSeen.get(e.seq);
+      if (seen && seen.status !== e.status) orderProblems++;
+      firstSeen.set(e.seq, e);
+    }
+    const ordered = [...firstSeen.values()].sort((a, b) => a.seq - b.seq);
+    if (ordered.some((e, i) => e.seq !== i + 1)) orderProblems++;
+    const atOf = (status: string) => {
+      const e = ordered.find((x) => x.status === status);
+      return e ? Date.parse(e.at) : NaN;
+    };
+    const chain = ['PENDING', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING', 'DONE'];
+    (stages['ack → PENDING'] ??= []).push(atOf('PENDING') - (ackAt.get(blogId) ?? NaN));
+    for (let i = 0; i < chain.length - 1; i++) {
+      (stages[chain[i]!] ??= []).push(atOf(chain[i + 1]!) - atOf(chain[i]!));
+    }
+  }
+  const log = (await (await fetch(`${ctx.fakes.control}/requests`)).json()) as Logged[];
+  const took = (pred: (r: Logged) => boolean) =>
+    p50(log.filter((r) => pred(r) && r.endedAt !== null).map((r) => r.endedAt! - r.at));
+  const isArticle = (r: Logged) => r.service === 'openai' && r.path.endsWith('/chat/completions');
+  const isPrediction = (r: Logged) =>
+    r.service === 'replicate' && r.method === 'POST' && r.path.endsWith('/predictions');
+  const isPublish = (r: Logged) => r.service === 'wix' && /\/draft-posts\/[^/]+\/publish$/.test(r.path);
+  const inkwellMs = summarize(latencies);
+  const floorMs = summarize(floorOut.floor);
+  return {
+    concurrency: n,
+    blogs,
+    inkwellMs,
+    floorMs,
+    vsFloor: {
+      p50: ratio(inkwellMs.p50, floorMs.p50),
+      p95: ratio(inkwellMs.p95, floorMs.p95),
+      max: ratio(inkwellMs.max, floorMs.max),
+    },
+    stagesP50Ms: Object.fromEntries(Object.entries(stages).map(([k, xs]) => [k, round(p50(xs), 1)])),
+    providerP50Ms: {
+      article: round(took(isArticle), 1),
+      image: round(took(isPrediction), 1),
+      wixCall: round(
+        took((r) => r.service === 'wix' && r.path !== '/oauth2/token'),
+        1,
+      ),
+    },
+    eventDelayMs: summarize(delays),
+    calls: {
+      articles: log.filter(isArticle).length,
+      predictions: log.filter(isPrediction).length,
+      publishes: log.filter(isPublish).length,
+    },
+    orderProblems,
+  };
+}
+
+export async function runRealPath(quick: boolean, say: (line: string) => void): Promise<RealPathResult> {
+  const tag = Math.random().toString(36).slice(2, 8);
+  const prefix = `rp_${tag}`;
+  const streams = { commands: `RP_${tag}_CMD`, events: `RP_${tag}_EVT` };
+  const fakes: Child = startChild(
+    [
+      'bench/lib/fakes.child.ts',
+      '--article-ms',
+      String(STAGE.articleMs),
+      '--image-ms',
+      String(STAGE.imageMs),
+      '--wix-ms',
+      String(STAGE.wixMs),
+    ],
+    {},
+  );
+  const urls = await fakes.result<Record<string, string>>('fakes');
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-realpath-'));
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    return await withFreshDatabase(async (db) => {
+      const runtime = await startNpm({
+        DATABASE_URL: db.url,
+        NATS_URL,
+        PORT: '0',
+        INKWELL_DATA_DIR: dataDir,
+        INKWELL_SUBJECT_PREFIX: prefix,
+        INKWELL_COMMANDS_STREAM: streams.commands,
+        INKWELL_EVENTS_STREAM: streams.events,
+        OPENAI_API_KEY: FAKE_KEYS.openai,
+        OPENAI_BASE_URL: urls.openai!,
+        REPLICATE_API_TOKEN: FAKE_KEYS.replicate,
+        REPLICATE_BASE_URL: urls.replicate!,
+        REPLICATE_MODEL: 'acme/painter',
+        WIX_APP_ID: FAKE_KEYS.wixAppId,
+        WIX_APP_SECRET: FAKE_KEYS.wixSecret,
+        WIX_BASE_URL: urls.wix!,
+        WIX_DEFAULT_MEMBER_ID: 'member-1',
+        // Limits far above the load: this scenario measures the path, not the limits.
+        INKWELL_OPENAI_CONCURRENCY: '1000',
+        INKWELL_OPENAI_RPM: '1000000',
+        INKWELL_REPLICATE_CONCURRENCY: '1000',
+        INKWELL_REPLICATE_RPM: '1000000',
+        INKWELL_WIX_CONCURRENCY: '100',
+        INKWELL_WIX_RPM: '1000000',
+      });
+      try {
+        // Warm-up (unmeasured): the runtime's and the client's code paths and connections.
+        await runLevel(10, 20, { nc, prefix, fakes: urls, tag: `${tag}w` });
+        const levels: RealPathLevel[] = [];
+        for (const n of LEVELS) {
+          const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), { nc, prefix, fakes: urls, tag });
+          say(
+            `  real path ${n} concurrent: p95 ${round(level.inkwellMs.p95)} ms, floor ${round(level.floorMs.p95)} ms ` +
+              `(${round(level.vsFloor.p95, 2)}x); event delay p95 ${round(level.eventDelayMs.p95, 1)} ms`,
+          );
+          levels.push(level);
+        }
+        return { stores: STORES, stageTimes: STAGE, levels };
+      } finally {
+        await runtime.stop();
+      }
+    });
+  } finally {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(streams.commands).catch(() => undefined);
+    await jsm.streams.delete(streams.events).catch(() => undefined);
+    await nc.close();
+    await fakes.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
