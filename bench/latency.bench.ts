@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
+import type { Providers } from '../src/providers/providers';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
 import { createRuntime } from '../src/runtime/runtime';
@@ -28,13 +29,17 @@ const RUN_TIMEOUT_MS = 180_000;
 
 export type SystemName = 'inkwell' | 'lifecycle worker' | 'stage worker';
 
-interface Run {
+export interface Run {
   latencies: number[];
   makespanMs: number;
 }
 
 /** Feeds the workload in over time, tracks arrival and finish per blog, resolves when all are done. */
-async function drive(specs: BlogSpec[], arrive: (spec: BlogSpec) => Promise<void>, finished: Map<string, number>) {
+export async function drive(
+  specs: BlogSpec[],
+  arrive: (spec: BlogSpec) => Promise<void>,
+  finished: Map<string, number>,
+) {
   const arrived = new Map<string, number>();
   const t0 = performance.now();
   await Promise.all(
@@ -104,10 +109,15 @@ async function runInkwell(url: string, seed: string, specs: BlogSpec[]): Promise
   }
 }
 
-async function runLegacy(url: string, seed: string, specs: BlogSpec[], start: typeof startLifecycleWorker) {
+/** An old worker over `specs`; `providers` default to the simulated ones (the real path passes HTTP adapters). */
+export async function runLegacy(
+  url: string,
+  seed: string,
+  specs: BlogSpec[],
+  start: typeof startLifecycleWorker,
+  providers: Providers = createSimulatedProviders(seed, createLimiters()),
+) {
   const pool = new pg.Pool({ connectionString: url, max: 20 });
-  const limiters = createLimiters();
-  const providers = createSimulatedProviders(seed, limiters);
   const finished = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const onStatus: OnLegacyStatus = (id, status) => {
@@ -131,7 +141,7 @@ async function runLegacy(url: string, seed: string, specs: BlogSpec[], start: ty
   } finally {
     timers.forEach(clearTimeout);
     await worker.stop();
-    await Promise.all(Object.values(limiters).map((l) => l.stop()));
+    await Promise.all((providers.limiters ?? []).map((l) => l.stop()));
     await pool.end();
   }
 }

@@ -25,10 +25,10 @@ import { ratio, round, summarize, type Summary } from './lib/stats';
 const STORES = 20;
 const LEVELS = [10, 60, 200];
 const STAGE = { articleMs: 300, imageMs: 120, wixMs: 5 };
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const LEVEL_TIMEOUT_MS = 180_000;
 
-interface BlogEvent {
+export interface BlogEvent {
   blogId: string;
   status: string;
   seq: number;
@@ -64,7 +64,7 @@ export interface RealPathResult {
 type Logged = { service: string; method: string; path: string; at: number; endedAt: number | null };
 
 /** Events per blog, and waiters for DONE. */
-function followEvents(nc: NatsConnection, prefix: string) {
+export function followEvents(nc: NatsConnection, prefix: string, onEvent?: (e: BlogEvent) => void) {
   const events = new Map<string, { e: BlogEvent; receivedAt: number }[]>();
   const done = new Map<string, () => void>();
   const sub = nc.subscribe(`${prefix}.events.>`, {
@@ -74,6 +74,7 @@ function followEvents(nc: NatsConnection, prefix: string) {
       const list = events.get(e.blogId) ?? [];
       list.push({ e, receivedAt });
       events.set(e.blogId, list);
+      onEvent?.(e);
       if (e.status === 'DONE') done.get(e.blogId)?.();
       if (e.status === 'FAILED') console.error(`  real path: ${e.blogId} FAILED ${JSON.stringify(e)}`);
     },
@@ -195,6 +196,34 @@ async function runLevel(
   };
 }
 
+/** The environment of `npm start` against the fakes at `urls`, as a user would set it. */
+export function runtimeEnv(
+  urls: Record<string, string>,
+  databaseUrl: string,
+  dataDir: string,
+  prefix: string,
+  streams: { commands: string; events: string },
+): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    NATS_URL,
+    PORT: '0',
+    INKWELL_DATA_DIR: dataDir,
+    INKWELL_SUBJECT_PREFIX: prefix,
+    INKWELL_COMMANDS_STREAM: streams.commands,
+    INKWELL_EVENTS_STREAM: streams.events,
+    OPENAI_API_KEY: FAKE_KEYS.openai,
+    OPENAI_BASE_URL: urls.openai!,
+    REPLICATE_API_TOKEN: FAKE_KEYS.replicate,
+    REPLICATE_BASE_URL: urls.replicate!,
+    REPLICATE_MODEL: 'acme/painter',
+    WIX_APP_ID: FAKE_KEYS.wixAppId,
+    WIX_APP_SECRET: FAKE_KEYS.wixSecret,
+    WIX_BASE_URL: urls.wix!,
+    WIX_DEFAULT_MEMBER_ID: 'member-1',
+  };
+}
+
 export async function runRealPath(quick: boolean, say: (line: string) => void): Promise<RealPathResult> {
   const tag = Math.random().toString(36).slice(2, 8);
   const prefix = `rp_${tag}`;
@@ -217,22 +246,7 @@ export async function runRealPath(quick: boolean, say: (line: string) => void): 
   try {
     return await withFreshDatabase(async (db) => {
       const runtime = await startNpm({
-        DATABASE_URL: db.url,
-        NATS_URL,
-        PORT: '0',
-        INKWELL_DATA_DIR: dataDir,
-        INKWELL_SUBJECT_PREFIX: prefix,
-        INKWELL_COMMANDS_STREAM: streams.commands,
-        INKWELL_EVENTS_STREAM: streams.events,
-        OPENAI_API_KEY: FAKE_KEYS.openai,
-        OPENAI_BASE_URL: urls.openai!,
-        REPLICATE_API_TOKEN: FAKE_KEYS.replicate,
-        REPLICATE_BASE_URL: urls.replicate!,
-        REPLICATE_MODEL: 'acme/painter',
-        WIX_APP_ID: FAKE_KEYS.wixAppId,
-        WIX_APP_SECRET: FAKE_KEYS.wixSecret,
-        WIX_BASE_URL: urls.wix!,
-        WIX_DEFAULT_MEMBER_ID: 'member-1',
+        ...runtimeEnv(urls, db.url, dataDir, prefix, streams),
         // Limits far above the load: this scenario measures the path, not the limits.
         INKWELL_OPENAI_CONCURRENCY: '1000',
         INKWELL_OPENAI_RPM: '1000000',

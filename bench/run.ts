@@ -13,6 +13,7 @@ import { describeMachine } from './lib/machine';
 import { renderChart, type Panel } from './lib/chart';
 import { round } from './lib/stats';
 import { runRealPath, type RealPathResult } from './realpath.bench';
+import { runRealPathLegacy, type RealPathLegacyResult } from './realpath.legacy.bench';
 import { runThroughput, type ThroughputResult } from './throughput.bench';
 
 const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded'] as const;
@@ -32,12 +33,16 @@ const machine = await describeMachine();
 const started = Date.now();
 const results: {
   realpath?: RealPathResult;
+  realpathLegacy?: RealPathLegacyResult;
   latency?: LatencyResult;
   throughput?: ThroughputResult;
   idle?: IdleResult;
   embedded?: EmbeddedResult;
 } = {};
-if (wanted('realpath')) results.realpath = await runRealPath(quick, say);
+if (wanted('realpath')) {
+  results.realpath = await runRealPath(quick, say);
+  results.realpathLegacy = await runRealPathLegacy(quick, say);
+}
 if (wanted('latency')) results.latency = await runLatency(quick, say);
 if (wanted('throughput')) results.throughput = await runThroughput(quick, say);
 if (wanted('idle')) results.idle = await runIdle(quick, say);
@@ -91,6 +96,27 @@ if (results.realpath) {
       c.articles === l.blogs && c.predictions === l.blogs && c.publishes === l.blogs && l.orderProblems === 0,
     );
   }
+}
+if (results.realpathLegacy) {
+  const l = results.realpathLegacy;
+  const ms = (s: { p50: number; p95: number; max: number }) => `${round(s.p50)}/${round(s.p95)}/${round(s.max)} ms`;
+  const v = l.inkwellVsIdeal;
+  add('real path, old workload', `ideal p50/p95/max (${l.blogs} blogs)`, ms(l.idealMs));
+  add(
+    'real path, old workload',
+    'inkwell p50/p95/max',
+    `${ms(l.inkwellMs)} (${x(v.p50)}/${x(v.p95)}/${x(v.max)} ideal)`,
+    'p95 ≤ 1.1x ideal',
+    (targets.realPathOldP95 = v.p95 <= 1.1),
+  );
+  add('real path, old workload', 'lifecycle worker p50/p95/max', ms(l.lifecycleMs));
+  add(
+    'real path, old workload',
+    'lifecycle p95 ÷ inkwell p95',
+    x(l.lifecycleP95OverInkwell),
+    '≥ 2x',
+    (targets.realPathOldVsLifecycle = l.lifecycleP95OverInkwell >= 2),
+  );
 }
 if (results.latency) {
   const l = results.latency;

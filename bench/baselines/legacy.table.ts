@@ -4,6 +4,7 @@
  * `pending_*` statuses; a topic starts in `pending_ideas` and stops in `awaiting_selection` until its owner picks.
  */
 import type pg from 'pg';
+import type { Article, HeaderImage } from '../../machines/blog.types';
 import type { Providers } from '../../src/providers/providers';
 import type { BlogSpec } from '../lib/workload';
 
@@ -23,7 +24,14 @@ export interface LegacyRow {
   id: string;
   store: string;
   status: string;
-  stage_data: { kind: 'topic' | 'idea'; ideas?: unknown[]; idea?: { title: string; summary: string } };
+  stage_data: {
+    kind: 'topic' | 'idea';
+    topic?: string;
+    ideas?: unknown[];
+    idea?: { title: string; summary: string };
+    article?: Article;
+    image?: HeaderImage;
+  };
 }
 
 /** Called after a status change is committed. */
@@ -37,10 +45,11 @@ export async function createLegacyTable(pool: pg.Pool): Promise<void> {
 }
 
 export async function insertLegacyBlog(pool: pg.Pool, spec: BlogSpec): Promise<void> {
+  // The id in the text lets HTTP fakes that answer after each blog's own stage time tell the blogs apart.
   const data =
     spec.kind === 'topic'
-      ? { kind: 'topic', topic: 'Brewing coffee' }
-      : { kind: 'idea', idea: { title: 'Cold brew at home', summary: 'A slow method.' } };
+      ? { kind: 'topic', topic: `Brewing coffee [${spec.blogId}]` }
+      : { kind: 'idea', idea: { title: `Cold brew at home [${spec.blogId}]`, summary: 'A slow method.' } };
   const status = spec.kind === 'topic' ? PENDING_STATUS.ideas : PENDING_STATUS.content;
   await pool.query('insert into legacy_blogs (id, store, status, stage_data) values ($1, $2, $3, $4)', [
     spec.blogId,
@@ -82,9 +91,9 @@ export async function advanceLegacyBlog(
   const stage = STAGE_OF_STATUS.get(row.status);
   if (!stage) return;
   const base = { blogId: row.id, instanceId: row.store, attempt: 1, signal: new AbortController().signal };
-  const request = { keywords: [], topic: 'Brewing coffee' };
+  const request = { keywords: [], topic: row.stage_data.topic ?? 'Brewing coffee' };
   const idea = row.stage_data.idea ?? { title: 'Cold brew at home', summary: '' };
-  const article = { title: idea.title, excerpt: '', markdown: '', html: '' };
+  const article = row.stage_data.article ?? { title: idea.title, excerpt: '', markdown: '', html: '' };
   let next: string;
   let data: Record<string, unknown>;
   if (stage === 'ideas') {
@@ -97,7 +106,8 @@ export async function advanceLegacyBlog(
     data = { image: await providers.images.createHeaderImage({ ...base, request, article }) };
     next = PENDING_STATUS.publish;
   } else {
-    data = { post: await providers.publisher.publish({ ...base, request, article }) };
+    const image = row.stage_data.image;
+    data = { post: await providers.publisher.publish({ ...base, request, article, ...(image ? { image } : {}) }) };
     next = 'done';
   }
   await pool.query(

@@ -5,7 +5,9 @@
  * with when it arrived and when it was answered (the fakes' own log, counted where the provider is).
  *
  * Args: --article-ms, --ideas-ms (OpenAI), --image-ms (a prediction's run; `Prefer: wait` honoured), --wix-ms
- * (every Wix call).
+ * (every Wix call). With --workload, OpenAI, Replicate and the Wix draft create answer after the blog's own stage
+ * time instead (`stageTime` of the latency-bound scenario), the blog named by the `[<blogId>]` tag its topic or
+ * title carries through every prompt and title; the other Wix calls answer at once.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +16,7 @@ import { startFakeOpenAi } from '../../test/support/fake.openai';
 import { startFakeReplicate } from '../../test/support/fake.replicate';
 import { startFakeWix } from '../../test/support/fake.wix';
 import { FAKE_KEYS } from './fake.keys';
+import { stageTime, type Stage } from './sim';
 
 const { values } = parseArgs({
   options: {
@@ -21,18 +24,37 @@ const { values } = parseArgs({
     'ideas-ms': { type: 'string', default: '300' },
     'image-ms': { type: 'string', default: '120' },
     'wix-ms': { type: 'string', default: '5' },
+    workload: { type: 'boolean', default: false },
   },
 });
 const ms = (name: keyof typeof values) => Number(values[name]);
 
+/** With --workload: the stage time of the blog tagged in `text` (its seed is its id's prefix), else `fixed`. */
+const timeOf = (stage: Stage, text: unknown, fixed: number): number => {
+  if (!values.workload) return fixed;
+  const blogId = /\[([\w-]+-b\d+)\]/.exec(JSON.stringify(text ?? ''))?.[1];
+  return blogId ? stageTime(blogId.slice(0, blogId.lastIndexOf('-b')), blogId, stage) : fixed;
+};
+const isDraftCreate = (path: string) => path === '/blog/v3/draft-posts';
+
 const [openai, replicate, wix] = await Promise.all([
   startFakeOpenAi({ apiKey: FAKE_KEYS.openai }),
-  startFakeReplicate({ token: FAKE_KEYS.replicate, runMs: ms('image-ms') }),
-  startFakeWix({ appId: FAKE_KEYS.wixAppId, appSecret: FAKE_KEYS.wixSecret, latencyMs: ms('wix-ms') }),
+  startFakeReplicate({ token: FAKE_KEYS.replicate, runMs: (req) => timeOf('image', req.body, ms('image-ms')) }),
+  startFakeWix({
+    appId: FAKE_KEYS.wixAppId,
+    appSecret: FAKE_KEYS.wixSecret,
+    latencyMs: (path, body) =>
+      values.workload ? (isDraftCreate(path) ? timeOf('publish', body, 0) : 0) : ms('wix-ms'),
+  }),
 ]);
 openai.script((req) => {
-  const schema = (req.body as { response_format?: { json_schema?: { name?: string } } }).response_format?.json_schema;
-  return { delayMs: schema?.name === 'blog_ideas' ? ms('ideas-ms') : ms('article-ms') };
+  const body = req.body as { response_format?: { json_schema?: { name?: string } }; messages?: unknown };
+  const ideas = body.response_format?.json_schema?.name === 'blog_ideas';
+  return {
+    delayMs: ideas
+      ? timeOf('ideas', body.messages, ms('ideas-ms'))
+      : timeOf('article', body.messages, ms('article-ms')),
+  };
 });
 
 /** One request as a line of the log: which service, what, and its interval in epoch ms. */

@@ -82,7 +82,7 @@ export interface FakeReplicateOptions {
    * A prediction runs this long, in time rather than in polls: a create with `Prefer: wait=<n>` is answered when it
    * ends (or after n seconds, still processing), a poll sees it finished once the time has passed. Default: polls.
    */
-  runMs?: number;
+  runMs?: number | ((req: RecordedRequest) => number);
 }
 
 /** Starts the fake. */
@@ -93,7 +93,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
   const queue: HttpReply[] = [];
   let base = '';
 
-  const runMs = opts.runMs;
+  const runMsOf = opts.runMs;
   const doneAt = new Map<string, number>();
   const advance = (p: FakePrediction) => {
     const due = doneAt.get(p.id);
@@ -132,6 +132,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
       plan: { ...plan },
     };
     predictions.set(id, prediction);
+    const runMs = typeof runMsOf === 'function' ? runMsOf(req) : runMsOf;
     if (runMs === undefined) {
       advance(prediction);
       return { status: 201, body: view(prediction) };

@@ -23,7 +23,7 @@ export interface FakeWixOptions {
   /** The server's clock, for token expiry and dates. */
   now?: () => number;
   /** Every request is answered this long after it arrived (a remote service's round trip); default 0. */
-  latencyMs?: number;
+  latencyMs?: number | ((path: string, body: unknown) => number);
 }
 
 /** One request as the server saw it. */
@@ -392,7 +392,8 @@ export async function startFakeWix(opts: FakeWixOptions = {}): Promise<FakeWix> 
         return;
       }
       if (fault?.kind === 'slow') await new Promise((r) => setTimeout(r, fault.delayMs));
-      if (opts.latencyMs) await new Promise((r) => setTimeout(r, opts.latencyMs));
+      const latency = typeof opts.latencyMs === 'function' ? opts.latencyMs(path, body) : opts.latencyMs;
+      if (latency) await new Promise((r) => setTimeout(r, latency));
 
       let answer: unknown;
       if (isToken) {
