@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --only latency|throughput|idle|embedded]`: the four scenarios of issue #8 in one
- * run, a table on stdout, bench/results/bench.json and bench/results/bench.svg (with --quick: bench.quick.json and
+ * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded]`: the real path of issue #15
+ * (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle worker) and
+ * the four scenarios of issue #8 in one run, a table on stdout, bench/results/bench.json and bench/results/bench.svg (with --quick: bench.quick.json and
  * bench.quick.svg, so CI never overwrites the published figures). PostgreSQL from DATABASE_URL, else
  * postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh database, dropped afterwards.
  */
@@ -212,6 +213,26 @@ console.log(
 console.table(rows);
 
 const panels: Panel[] = [];
+if (results.realpath) {
+  panels.push({
+    title: 'Real path: npm start, HTTP fakes, JetStream; p95 per blog by concurrency (ms; lower is better)',
+    bars: results.realpath.levels.flatMap((l) => [
+      { label: `floor, ${l.concurrency} concurrent`, value: l.floorMs.p95, unit: 'ms', series: 3 },
+      { label: `inkwell, ${l.concurrency} concurrent`, value: l.inkwellMs.p95, unit: 'ms', series: 0 },
+    ]),
+  });
+}
+if (results.realpathLegacy) {
+  const l = results.realpathLegacy;
+  panels.push({
+    title: `Real path, the old workload (${l.blogs} blogs): p95 per blog (ms; lower is better)`,
+    bars: [
+      { label: 'ideal p95', value: l.idealMs.p95, unit: 'ms', series: 3 },
+      { label: 'inkwell p95', value: l.inkwellMs.p95, unit: 'ms', series: 0 },
+      { label: 'lifecycle worker p95', value: l.lifecycleMs.p95, unit: 'ms', series: 1 },
+    ],
+  });
+}
 if (results.latency) {
   const l = results.latency;
   panels.push({
