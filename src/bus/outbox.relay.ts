@@ -1,6 +1,6 @@
 /**
  * Relays committed status events from the outbox to the bus, in order per blog, at least once. It runs right after
- * each commit of this process that carried events (kicks less than 5 ms apart share one run), and every second as a
+ * each commit of this process that carried events (kicks less than 5 to 50 ms apart, by load, share one run), and every second as a
  * sweep, which also picks up what a dead process committed but never published. A run's events go out in waves (a
  * blog's next event only after its previous one was acknowledged), and committed events of transactions younger
  * than one still running go out at once instead of waiting for it (see outbox.repo.ts). Blogs never wait for it:
@@ -15,10 +15,14 @@ const BATCH = 500;
 const SWEEP_MS = 1000;
 const KEEP_PUBLISHED_MS = 24 * 3600 * 1000;
 /**
- * Kicks closer together than this are served by one relay run: under load, fewer and fuller transactions (a run
- * costs five round trips whatever it carries). Small, since it is added to how late an event reaches subscribers.
+ * Kicks closer together than the gap are served by one relay run. The gap follows the load: a run that carried n
+ * events makes the next one wait n/10 ms, between these bounds. A few events at a time go out within a few ms (the
+ * gap adds to how late an event reaches subscribers); a flood of them goes in fewer and fuller transactions (a run
+ * costs five round trips whatever it carries, CPU the database then lacks for the commits themselves).
  */
 const MIN_GAP_MS = 5;
+const MAX_GAP_MS = 50;
+const gapAfter = (events: number) => Math.min(MAX_GAP_MS, Math.max(MIN_GAP_MS, events / 10));
 
 /** Creates the relay; `kick()` after a commit, `stop()` at shutdown (one last relay first). */
 export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: Subjects; log: Logger }) {
@@ -35,8 +39,9 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
    * running): the next runs read them again and skip them. An event leaves the set once the cursor passes it.
    */
   const ahead = new Set<number>();
-  /** Events sent and rows read by the current relay run. */
+  /** Events sent and rows read by the current relay transaction; events sent by the last run. */
   let fresh = 0;
+  let carried = 0;
   let read = 0;
 
   /**
@@ -93,10 +98,12 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
   }
 
   async function drain() {
+    carried = 0;
     for (;;) {
       fresh = 0;
       read = 0;
       const sent = await deps.repo.relay(BATCH, publish);
+      carried += fresh;
       if (sent === 0 && read === 0) ahead.clear(); // nothing after the cursor at all
       // A full batch of events sent ahead before (the cursor held back by a long transaction) has nothing new.
       if (sent < BATCH || fresh === 0) break;
@@ -113,7 +120,7 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
       return;
     }
     if (scheduled || stopped) return;
-    const wait = lastRun + MIN_GAP_MS - Date.now();
+    const wait = lastRun + gapAfter(carried) - Date.now();
     if (wait > 0) {
       scheduled = setTimeout(() => {
         scheduled = undefined;
