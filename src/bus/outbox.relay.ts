@@ -1,7 +1,7 @@
 /**
  * Relays committed status events from the outbox to the bus, in order per blog, at least once. It runs right after
- * each commit of this process that carried events (kicks less than 5 to 50 ms apart, by load, share one run), and every second as a
- * sweep, which also picks up what a dead process committed but never published. A run's events go out in waves (a
+ * each commit of this process that carried events (kicks 5 to 50 ms apart, by load, share one run), and every
+ * second as a sweep, which also picks up what a dead process committed but never published. A run's events go out in waves (a
  * blog's next event only after its previous one was acknowledged), and committed events of transactions younger
  * than one still running go out at once instead of waiting for it (see outbox.repo.ts). Blogs never wait for it:
  * it only carries news of what already happened.
