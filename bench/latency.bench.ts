@@ -118,6 +118,7 @@ export async function runLegacy(
   providers: Providers = createSimulatedProviders(seed, createLimiters()),
 ) {
   const pool = new pg.Pool({ connectionString: url, max: 20 });
+  pool.on('error', (err) => console.error(`legacy worker pool: ${err.message}`)); // a server restart is not a crash
   const finished = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const onStatus: OnLegacyStatus = (id, status) => {

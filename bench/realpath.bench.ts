@@ -89,6 +89,41 @@ export function followEvents(nc: NatsConnection, prefix: string, onEvent?: (e: B
 
 const p50 = (xs: number[]) => summarize(xs).p50;
 
+/**
+ * What the events say: p50 of the time in each status (from one status's `at` to the next one's; the first from the
+ * client's `ackAt`), how late events reached the subscriber after their `at`, and blogs whose events did not run
+ * 1..n in order or carried two statuses for one seq.
+ */
+export function readEvents(
+  events: Map<string, { e: BlogEvent; receivedAt: number }[]>,
+  ackAt: Map<string, number>,
+): { stagesP50Ms: Record<string, number>; eventDelayMs: Summary; orderProblems: number } {
+  const stages: Record<string, number[]> = {};
+  const delays: number[] = [];
+  let orderProblems = 0;
+  for (const [blogId, list] of events) {
+    const firstSeen = new Map<number, BlogEvent>();
+    for (const { e, receivedAt } of list) {
+      delays.push(receivedAt - Date.parse(e.at));
+      const seen = firstSeen.get(e.seq);
+      if (seen && seen.status !== e.status) orderProblems++;
+      firstSeen.set(e.seq, e);
+    }
+    const ordered = [...firstSeen.values()].sort((a, b) => a.seq - b.seq);
+    if (ordered.some((e, i) => e.seq !== i + 1)) orderProblems++;
+    const first = ordered[0];
+    if (first) (stages['ack → PENDING'] ??= []).push(Date.parse(first.at) - (ackAt.get(blogId) ?? NaN));
+    for (let i = 0; i + 1 < ordered.length; i++) {
+      (stages[ordered[i]!.status] ??= []).push(Date.parse(ordered[i + 1]!.at) - Date.parse(ordered[i]!.at));
+    }
+  }
+  return {
+    stagesP50Ms: Object.fromEntries(Object.entries(stages).map(([k, xs]) => [k, round(p50(xs), 1)])),
+    eventDelayMs: summarize(delays),
+    orderProblems,
+  };
+}
+
 async function runLevel(
   n: number,
   blogs: number,
@@ -135,29 +170,7 @@ async function runLevel(
   await new Promise((r) => setTimeout(r, 200)); // late duplicates, if any, still count in the order check
   follow.stop();
 
-  const stages: Record<string, number[]> = {};
-  const delays: number[] = [];
-  let orderProblems = 0;
-  for (const [blogId, list] of follow.events) {
-    const firstSeen = new Map<number, BlogEvent>();
-    for (const { e, receivedAt } of list) {
-      delays.push(receivedAt - Date.parse(e.at));
-      const seen = firstSeen.get(e.seq);
-      if (seen && seen.status !== e.status) orderProblems++;
-      firstSeen.set(e.seq, e);
-    }
-    const ordered = [...firstSeen.values()].sort((a, b) => a.seq - b.seq);
-    if (ordered.some((e, i) => e.seq !== i + 1)) orderProblems++;
-    const atOf = (status: string) => {
-      const e = ordered.find((x) => x.status === status);
-      return e ? Date.parse(e.at) : NaN;
-    };
-    const chain = ['PENDING', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING', 'DONE'];
-    (stages['ack → PENDING'] ??= []).push(atOf('PENDING') - (ackAt.get(blogId) ?? NaN));
-    for (let i = 0; i < chain.length - 1; i++) {
-      (stages[chain[i]!] ??= []).push(atOf(chain[i + 1]!) - atOf(chain[i]!));
-    }
-  }
+  const { stagesP50Ms, eventDelayMs, orderProblems } = readEvents(follow.events, ackAt);
   const log = (await (await fetch(`${ctx.fakes.control}/requests`)).json()) as Logged[];
   const took = (pred: (r: Logged) => boolean) =>
     p50(log.filter((r) => pred(r) && r.endedAt !== null).map((r) => r.endedAt! - r.at));
@@ -177,7 +190,7 @@ async function runLevel(
       p95: ratio(inkwellMs.p95, floorMs.p95),
       max: ratio(inkwellMs.max, floorMs.max),
     },
-    stagesP50Ms: Object.fromEntries(Object.entries(stages).map(([k, xs]) => [k, round(p50(xs), 1)])),
+    stagesP50Ms,
     providerP50Ms: {
       article: round(took(isArticle), 1),
       image: round(took(isPrediction), 1),
@@ -186,7 +199,7 @@ async function runLevel(
         1,
       ),
     },
-    eventDelayMs: summarize(delays),
+    eventDelayMs,
     calls: {
       articles: log.filter(isArticle).length,
       predictions: log.filter(isPrediction).length,

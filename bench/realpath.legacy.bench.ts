@@ -25,7 +25,7 @@ import { startChild, startNpm } from './lib/realpath.procs';
 import { LIMITS, selectionDelay } from './lib/sim';
 import { median, medianSummary, ratio, round, summarize, type Summary } from './lib/stats';
 import { idealOf, makeWorkload, type BlogSpec } from './lib/workload';
-import { followEvents, NATS_URL, runtimeEnv } from './realpath.bench';
+import { followEvents, NATS_URL, readEvents, runtimeEnv } from './realpath.bench';
 
 const STORES = 20;
 
@@ -51,6 +51,10 @@ export interface RealPathLegacyResult {
   inkwellVsIdeal: { p50: number; p95: number; max: number };
   /** Lifecycle p95 ÷ Inkwell p95 (target ≥ 2). */
   lifecycleP95OverInkwell: number;
+  /** Inkwell, last repetition: p50 time in each status from the events, their delay, order problems (0). */
+  inkwellStagesP50Ms: Record<string, number>;
+  inkwellEventDelayMs: Summary;
+  orderProblems: number;
 }
 
 const send = async (js: JetStreamClient, subject: string, body: object, msgId: string) => {
@@ -59,7 +63,9 @@ const send = async (js: JetStreamClient, subject: string, body: object, msgId: s
   await js.publish(subject, JSON.stringify(body), { headers: h });
 };
 
-async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, string>): Promise<Run> {
+type InkwellRun = Run & { stagesP50Ms: Record<string, number>; eventDelayMs: Summary; orderProblems: number };
+
+async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, string>): Promise<InkwellRun> {
   const tag = Math.random().toString(36).slice(2, 8);
   const prefix = `rpl_${tag}`;
   const streams = { commands: `RPL_${tag}_CMD`, events: `RPL_${tag}_EVT` };
@@ -85,24 +91,25 @@ async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, 
         );
         timers.add(timer);
       });
+      const sentAt = new Map<string, number>();
       try {
-        return await drive(
+        const run = await drive(
           specs,
-          (spec) =>
-            send(
-              js,
-              `${prefix}.create`,
+          (spec) => {
+            sentAt.set(spec.blogId, Date.now());
+            const body =
               spec.kind === 'topic'
                 ? { blogId: spec.blogId, instanceId: spec.instanceId, topic: `Brewing coffee [${spec.blogId}]` }
                 : {
                     blogId: spec.blogId,
                     instanceId: spec.instanceId,
                     idea: { title: `Cold brew at home [${spec.blogId}]`, summary: 'A slow method.' },
-                  },
-              `create-${spec.blogId}`,
-            ),
+                  };
+            return send(js, `${prefix}.create`, body, `create-${spec.blogId}`);
+          },
           finished,
         );
+        return { ...run, ...readEvents(follow.events, sentAt) };
       } finally {
         follow.stop();
         await runtime.stop();
@@ -140,10 +147,12 @@ export async function runRealPathLegacy(quick: boolean, say: (line: string) => v
   try {
     const urls = await fakes.result<Record<string, string>>('fakes');
     const per: { ideal: Summary; inkwell: Summary; lifecycle: Summary }[] = [];
+    let last: InkwellRun | undefined;
     for (let r = 0; r < repetitions; r++) {
       const seed = `rpl${r}`;
       const specs = makeWorkload(seed, blogs, STORES, windowMs);
       const inkwell = await runInkwell(seed, specs, urls);
+      last = inkwell;
       const lifecycle = await runWorker(seed, specs, urls);
       const row = {
         ideal: summarize(specs.map((s) => idealOf(seed, s))),
@@ -152,7 +161,8 @@ export async function runRealPathLegacy(quick: boolean, say: (line: string) => v
       };
       say(
         `  real path, old workload rep ${r + 1}/${repetitions}: ideal p95 ${round(row.ideal.p95)} ms, inkwell ` +
-          `${round(row.inkwell.p95)} ms, lifecycle worker ${round(row.lifecycle.p95)} ms (poll ${POLL_MS} ms)`,
+          `${round(row.inkwell.p95)} ms, lifecycle worker ${round(row.lifecycle.p95)} ms (poll ${POLL_MS} ms); ` +
+          `inkwell per status p50 ${JSON.stringify(inkwell.stagesP50Ms)}`,
       );
       per.push(row);
     }
@@ -173,6 +183,9 @@ export async function runRealPathLegacy(quick: boolean, say: (line: string) => v
         max: median(per.map((p) => ratio(p.inkwell.max, p.ideal.max))),
       },
       lifecycleP95OverInkwell: median(per.map((p) => ratio(p.lifecycle.p95, p.inkwell.p95))),
+      inkwellStagesP50Ms: last!.stagesP50Ms,
+      inkwellEventDelayMs: last!.eventDelayMs,
+      orderProblems: last!.orderProblems,
     };
   } finally {
     await fakes.stop();
