@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded]`: the real path of issue #15
  * (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle worker) and
- * the four scenarios of issue #8 in one run, a table on stdout, bench/results/bench.json and bench/results/bench.svg (with --quick: bench.quick.json and
+ * the four scenarios of issue #8 in one run (with --only, the files are named bench.<scenario>.json and .svg, so a
+ * partial run never replaces the full one's), a table on stdout, bench/results/bench.json and bench/results/bench.svg (with --quick: bench.quick.json and
  * bench.quick.svg, so CI never overwrites the published figures). PostgreSQL from DATABASE_URL, else
  * postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh database, dropped afterwards.
  */
@@ -259,7 +260,7 @@ if (results.throughput) {
     ],
   });
 }
-const suffix = quick ? '.quick' : '';
+const suffix = `${only ? `.${only}` : ''}${quick ? '.quick' : ''}`;
 const dir = new URL('./results/', import.meta.url);
 await mkdir(dir, { recursive: true });
 const json = {
