@@ -1,10 +1,10 @@
 /**
  * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded]`: the real path of issue #15
  * (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle worker) and
- * the four scenarios of issue #8 in one run (with --only, the files are named bench.<scenario>.json and .svg, so a
- * partial run never replaces the full one's), a table on stdout, bench/results/bench.json and bench/results/bench.svg (with --quick: bench.quick.json and
- * bench.quick.svg, so CI never overwrites the published figures). PostgreSQL from DATABASE_URL, else
- * postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh database, dropped afterwards.
+ * the four scenarios of issue #8 in one run; a table on stdout, bench/results/bench.json and bench.svg. With
+ * --quick the files are bench.quick.*, with --only bench.<scenario>.*, so neither replaces the full run's.
+ * PostgreSQL from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh
+ * database, dropped afterwards.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
