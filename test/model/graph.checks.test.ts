@@ -11,9 +11,12 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyStateNode } from 'xstate';
 import { blogMachine } from '../../machines/blog.machine';
+import { statusOf } from '../../src/runtime/blog.view';
+import { LEGAL_CHANGES } from '../support/fleet.check';
 import { definitionStates, MODEL_INPUTS, modelGraph, serializeState, statesOf, type InputKind } from './model';
 
 const kinds = Object.keys(MODEL_INPUTS) as InputKind[];
+type Edge = { event: { type: string }; state: Parameters<typeof serializeState>[0] };
 const graphs = kinds.map((kind) => ({ kind, graph: modelGraph(kind) }));
 
 function leaves(node: AnyStateNode = blogMachine.root): AnyStateNode[] {
@@ -34,20 +37,21 @@ describe('blog machine graph', () => {
     expect([...reached].sort()).toEqual(definitionStates().sort());
   });
 
-  it('can reach a final state (DONE or CANCELLED) from every state', () => {
+  it('can reach DONE from every non-final state without CANCEL', () => {
     for (const { kind, graph } of graphs) {
       const canFinish = new Set(
         Object.entries(graph)
-          .filter(([, v]) => v.state.status === 'done')
+          .filter(([, v]) => v.state.status === 'done' && v.state.value === 'DONE')
           .map(([key]) => key),
       );
+      expect(canFinish.size, `${kind} blog never reaches DONE`).toBeGreaterThan(0);
       for (let grew = true; grew;) {
         grew = false;
         for (const [key, { transitions }] of Object.entries(graph)) {
           if (canFinish.has(key)) continue;
           if (
-            Object.values(transitions as Record<string, { state: Parameters<typeof serializeState>[0] }>).some((t) =>
-              canFinish.has(serializeState(t.state)),
+            Object.values(transitions as Record<string, Edge>).some(
+              (t) => t.event.type !== 'CANCEL' && canFinish.has(serializeState(t.state)),
             )
           ) {
             canFinish.add(key);
@@ -55,9 +59,43 @@ describe('blog machine graph', () => {
           }
         }
       }
-      const stuck = Object.keys(graph).filter((key) => !canFinish.has(key));
-      expect(stuck, `${kind} blog states that cannot finish`).toEqual([]);
+      const stuck = Object.entries(graph)
+        .filter(([key, v]) => v.state.status === 'active' && !canFinish.has(key))
+        .map(([key]) => key);
+      expect(stuck, `${kind} blog states that cannot reach DONE without CANCEL`).toEqual([]);
     }
+  });
+
+  it('leaves FAILED by RETRY, whatever stage failed', () => {
+    const failedAt = new Set<string>();
+    for (const { kind, graph } of graphs) {
+      for (const [key, { state, transitions }] of Object.entries(graph)) {
+        if (state.value !== 'FAILED') continue;
+        failedAt.add(String(state.context.error?.stage));
+        const retry = Object.values(transitions as Record<string, Edge>).find((t) => t.event.type === 'RETRY');
+        expect(retry, `${kind} ${key}: RETRY does nothing`).toBeDefined();
+        expect(retry!.state.value, `${kind} ${key}: RETRY stays in FAILED`).not.toBe('FAILED');
+        expect(retry!.state.status).toBe('active');
+      }
+    }
+    // Every stage that can fail was seen failing, so the loop above checked each of them.
+    expect([...failedAt].sort()).toEqual([
+      'AWAITING_SELECTION',
+      'GENERATING_CONTENT',
+      'GENERATING_IDEAS',
+      'GENERATING_IMAGE',
+      'PUBLISHING',
+    ]);
+  });
+
+  it('changes status only in ways the event checks of the multi-process tests accept', () => {
+    for (const { graph } of graphs)
+      for (const { state, transitions } of Object.values(graph))
+        for (const t of Object.values(transitions as Record<string, Edge>)) {
+          const from = statusOf(state.value);
+          const to = statusOf(t.state.value);
+          if (from !== to) expect(LEGAL_CHANGES[from], `${from} → ${to}`).toContain(to);
+        }
   });
 
   it('has exactly two final states, DONE and CANCELLED', () => {
