@@ -10,7 +10,14 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fleetProblems, statuses } from '../support/fleet.check';
+import {
+  blogSeqs,
+  eventProblems,
+  fleetProblems,
+  publishAttempts,
+  statuses,
+  streamEvents,
+} from '../support/fleet.check';
 import { http, killHard, startRuntime, until, type RuntimeProcess } from '../support/process';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
@@ -98,6 +105,16 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
       expect(tookMs).toBeLessThan(TTL_MS + 5000);
       expect(await owner('shop-0')).toBe('node-b');
       expect(await fleetProblems(client, dataDir, 7)).toEqual([]);
+      const nc = await connect({ servers: nats!.url });
+      try {
+        await until('every event published', async () =>
+          eventProblems(await streamEvents(nc, streams.evt), await blogSeqs(client)).length === 0 ? true : undefined,
+        ).catch(async () =>
+          expect(eventProblems(await streamEvents(nc, streams.evt), await blogSeqs(client))).toEqual([]),
+        );
+      } finally {
+        await nc.close();
+      }
     },
     120_000,
   );
@@ -132,6 +149,8 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
       const tookMs = Date.now() - stoppedAt;
       console.log(`[takeover] blogs of a stopped process finished ${tookMs} ms after it exited (TTL ${longTtl} ms)`);
       expect(tookMs).toBeLessThan(10_000);
+      const attempts = await publishAttempts(dataDir);
+      for (let i = 0; i < 4; i++) expect(attempts.get(`calm-${i}`), `calm-${i}: publish attempts`).toBe(1);
       // Any live peer may take them (node-b from the test before is still up), never the stopped one.
       expect(['node-b', 'node-d']).toContain(await owner('calm-shop-0'));
       void d;
@@ -175,6 +194,8 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
         20_000,
         100,
       );
+      const attempts = await publishAttempts(dataDir);
+      for (const blogId of ['pick-1', 'busy-1']) expect(attempts.get(blogId), `${blogId}: publish attempts`).toBe(1);
     },
     120_000,
   );
