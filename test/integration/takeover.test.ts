@@ -148,7 +148,8 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
       );
       const tookMs = Date.now() - stoppedAt;
       console.log(`[takeover] blogs of a stopped process finished ${tookMs} ms after it exited (TTL ${longTtl} ms)`);
-      expect(tookMs).toBeLessThan(10_000);
+      // Measured 0.1–0.3 s (README, Figures): a peer takes the stores when told, not at its next lease tick.
+      expect(tookMs).toBeLessThan(1_500);
       const attempts = await publishAttempts(dataDir);
       for (let i = 0; i < 4; i++) expect(attempts.get(`calm-${i}`), `calm-${i}: publish attempts`).toBe(1);
       // Any live peer may take them (node-b from the test before is still up), never the stopped one.
