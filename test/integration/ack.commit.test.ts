@@ -15,7 +15,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { http, killHard, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { http, killHard, startRuntime, testStreams, until, type RuntimeProcess } from '../support/process';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
 const nats = await requireNats();
@@ -27,16 +27,13 @@ await describeWithPostgres('ack after commit (needs PostgreSQL and NATS)', (db) 
   let client: pg.Client;
   let nc: NatsConnection;
   const running: RuntimeProcess[] = [];
-  const prefix = nats?.prefix ?? 'none';
-  const streams = { cmd: `T_${prefix}_CMD`, evt: `T_${prefix}_EVT` };
+  const nts = testStreams(nats);
+  const { prefix, streams } = nts;
   const consumer = `inkwell_${prefix.replace(/\./g, '_')}`;
   const start = async (nodeId: string) => {
     const rt = await startRuntime({
       DATABASE_URL: db().url,
-      NATS_URL: nats!.url,
-      INKWELL_SUBJECT_PREFIX: prefix,
-      INKWELL_COMMANDS_STREAM: streams.cmd,
-      INKWELL_EVENTS_STREAM: streams.evt,
+      ...nts.env(),
       INKWELL_DATA_DIR: dataDir,
       INKWELL_NODE_ID: nodeId,
       INKWELL_LEASE_TTL_MS: '2000',
@@ -90,12 +87,8 @@ await describeWithPostgres('ack after commit (needs PostgreSQL and NATS)', (db) 
   afterAll(async () => {
     for (const rt of running) rt.proc.kill('SIGKILL');
     await client?.end();
-    if (nc) {
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(streams.cmd).catch(() => undefined);
-      await jsm.streams.delete(streams.evt).catch(() => undefined);
-      await nc.close();
-    }
+    await nc?.close();
+    await nts.remove();
     await rm(dataDir, { recursive: true, force: true });
   });
 

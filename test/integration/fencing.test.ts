@@ -13,12 +13,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { blogSeqs, eventProblems, publishAttempts, streamEvents } from '../support/fleet.check';
-import { http, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { publishAttempts, settledEventProblems } from '../support/fleet.check';
+import { http, startRuntime, testStreams, until, type RuntimeProcess } from '../support/process';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
 const nats = await requireNats();
@@ -29,14 +28,11 @@ await describeWithPostgres('lease fencing (needs PostgreSQL and NATS)', (db) => 
   let dataDir: string;
   let client: pg.Client;
   const running: RuntimeProcess[] = [];
-  const streams = { cmd: `T_${nats?.prefix}_CMD`, evt: `T_${nats?.prefix}_EVT` };
+  const nts = testStreams(nats);
   const start = async (nodeId: string, slowMs: number, ttlMs: number) => {
     const rt = await startRuntime({
       DATABASE_URL: db().url,
-      NATS_URL: nats!.url,
-      INKWELL_SUBJECT_PREFIX: nats!.prefix,
-      INKWELL_COMMANDS_STREAM: streams.cmd,
-      INKWELL_EVENTS_STREAM: streams.evt,
+      ...nts.env(),
       INKWELL_DATA_DIR: dataDir,
       INKWELL_NODE_ID: nodeId,
       INKWELL_LEASE_TTL_MS: String(ttlMs),
@@ -73,13 +69,7 @@ await describeWithPostgres('lease fencing (needs PostgreSQL and NATS)', (db) => 
       rt.proc.kill('SIGKILL');
     }
     await client?.end();
-    if (nats) {
-      const nc = await connect({ servers: nats.url });
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(streams.cmd).catch(() => undefined);
-      await jsm.streams.delete(streams.evt).catch(() => undefined);
-      await nc.close();
-    }
+    await nts.remove();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -144,11 +134,7 @@ await describeWithPostgres('lease fencing (needs PostgreSQL and NATS)', (db) => 
       expect((await publishAttempts(dataDir)).get('a-after')).toBe(1);
       const nc = await connect({ servers: nats!.url });
       try {
-        await until('every event published', async () =>
-          eventProblems(await streamEvents(nc, streams.evt), await blogSeqs(client)).length === 0 ? true : undefined,
-        ).catch(async () =>
-          expect(eventProblems(await streamEvents(nc, streams.evt), await blogSeqs(client))).toEqual([]),
-        );
+        expect(await settledEventProblems(nc, nts.streams.evt, client)).toEqual([]);
       } finally {
         await nc.close();
       }

@@ -187,3 +187,21 @@ export function eventProblems(events: StatusEvent[], seqs: Map<string, number>):
   for (const blogId of byBlog.keys()) if (!seqs.has(blogId)) problems.push(`${blogId}: events for an unknown blog`);
   return problems;
 }
+
+/**
+ * `eventProblems` once the events stream has caught up with the database (the relay publishes after the commit):
+ * polls until there are none, and returns the last ones found after `timeoutMs`.
+ */
+export async function settledEventProblems(
+  nc: NatsConnection,
+  stream: string,
+  client: pg.Client,
+  timeoutMs = 30_000,
+): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const problems = eventProblems(await streamEvents(nc, stream), await blogSeqs(client));
+    if (problems.length === 0 || Date.now() > deadline) return problems;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
