@@ -181,10 +181,13 @@ await describeWithPostgres('crash recovery (needs PostgreSQL)', (db) => {
     expect(timedOut.error?.code).toBe('SELECTION_TIMEOUT');
     const timedOutAt = Date.parse(timedOut.at);
     expect(timedOutAt).toBeGreaterThanOrEqual(deadline);
-    expect(timedOutAt).toBeLessThan(deadline + 1500);
+    expect(timedOutAt).toBeLessThan(deadline + 250); // measured 3 ms late
     const afterBackoff = (await eventsOf('backoff-1')).find((e) => e.payload.status === 'GENERATING_IMAGE')!.payload;
     const resumedAt = Date.parse(afterBackoff.at);
+    console.log(
+      `[crash] selection timeout fired ${timedOutAt - deadline} ms late, backoff ${resumedAt - retryAt} ms late`,
+    );
     expect(resumedAt).toBeGreaterThanOrEqual(retryAt);
-    expect(resumedAt).toBeLessThan(retryAt + 1500);
+    expect(resumedAt).toBeLessThan(retryAt + 250); // measured 12 ms late
   }, 120_000);
 });
