@@ -22,6 +22,8 @@ export interface ChaosOptions {
   stores: number;
   durationMs: number;
   killEveryMs: number;
+  /** Kills to make even if the run's duration is over first (restarts are slow on a busy machine). */
+  minKills?: number;
   leaseTtlMs: number;
   latencyScale: number;
   settleTimeoutMs: number;
@@ -96,7 +98,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       say(`created ${o.blogs} blogs over NATS`);
     })();
     const chaosEnd = Date.now() + o.durationMs;
-    while (Date.now() < chaosEnd) {
+    while (Date.now() < chaosEnd || kills < (o.minKills ?? 0)) {
       await new Promise((r) => setTimeout(r, o.killEveryMs));
       const slot = Math.random() < 0.5 ? 0 : 1;
       await killHard(procs[slot]!);
