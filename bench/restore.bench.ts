@@ -16,6 +16,7 @@ import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
 import type { Providers } from '../src/providers/providers';
 import { createRuntime } from '../src/runtime/runtime';
+import { measuredCommit } from './lib/commit';
 
 const BLOGS = 1000;
 const STORES = 10;
@@ -173,5 +174,6 @@ console.table(
 );
 const out = new URL('./results/restore.json', import.meta.url);
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-await writeFile(out, `${JSON.stringify({ at: new Date().toISOString(), node: process.version, results }, null, 2)}\n`);
+const run = { at: new Date().toISOString(), commit: measuredCommit(), node: process.version };
+await writeFile(out, `${JSON.stringify({ ...run, results }, null, 2)}\n`);
 console.log(`written ${out.pathname}`);

@@ -5,16 +5,23 @@
  * process per core on their own stores (how Inkwell is deployed on a multi-core machine: a Node process runs its
  * JavaScript on one core). Beside it, in the same run and on the same server: the single-row json UPDATE rate from
  * Node `pg` with 16 connections (and with one).
+ *
+ * The headline runs set INKWELL_MAX_ACTIVE_PER_STORE to the blogs of the process, so that every blog may work at
+ * once and the figure is the persistence's, not the fairness cap's; a third run per repetition keeps the default
+ * cap (DEFAULT_CAP per store) and is reported beside it.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { availableParallelism } from 'node:os';
+import { loadConfig } from '../src/config';
 import { withFreshDatabase } from './lib/database';
 import { cleanEnv, exited, spawnTsx } from './lib/spawn';
 import { median, round } from './lib/stats';
 
 const STORES = 200;
 const UPDATE_CONNECTIONS = 16;
+/** INKWELL_MAX_ACTIVE_PER_STORE when unset. */
+const DEFAULT_CAP = loadConfig({}).INKWELL_MAX_ACTIVE_PER_STORE;
 
 /** Single-row json UPDATEs by primary key (json, like the snapshot column), `connections` in a closed loop (16 by default), for `ms`. */
 export async function measureUpdateRate(url: string, ms: number, connections = UPDATE_CONNECTIONS): Promise<number> {
@@ -65,7 +72,7 @@ interface ChildReport {
 }
 
 /** `processes` runtimes on `url`, `blogs` idea blogs shared out between them, each on its own stores. */
-export async function runRuntimes(url: string, blogs: number, processes: number): Promise<Run> {
+export async function runRuntimes(url: string, blogs: number, processes: number, defaultCap = false): Promise<Run> {
   const reports: ChildReport[][] = [];
   const children = Array.from({ length: processes }, (_, k) => {
     reports.push([]);
@@ -76,6 +83,7 @@ export async function runRuntimes(url: string, blogs: number, processes: number)
         BENCH_BLOGS: String(Math.floor(blogs / processes) + (k < blogs % processes ? 1 : 0)),
         BENCH_STORES: String(Math.ceil(STORES / processes)),
         BENCH_PART: `p${k}`,
+        ...(defaultCap ? { BENCH_DEFAULT_CAP: '1' } : {}),
       }),
       (line) => {
         if (line.startsWith('{')) reports[k]!.push(JSON.parse(line) as ChildReport);
@@ -129,7 +137,8 @@ async function runOnce(blogs: number, updateMs: number, cores: number) {
   ]);
   const single = await withFreshDatabase((db) => runRuntimes(db.url, blogs, 1));
   const perCore = cores > 1 ? await withFreshDatabase((db) => runRuntimes(db.url, blogs, cores)) : single;
-  return { updateRatePerSec, updateRateOneConnPerSec, single, perCore };
+  const perCoreDefaultCap = await withFreshDatabase((db) => runRuntimes(db.url, blogs, cores, true));
+  return { updateRatePerSec, updateRateOneConnPerSec, single, perCore, perCoreDefaultCap };
 }
 
 export interface ThroughputResult {
@@ -137,7 +146,18 @@ export interface ThroughputResult {
   stores: number;
   /** Runtime processes of the per-core run (one per core, as deployed: `npm start` per core on one database). */
   processes: number;
-  runs: Array<{ updateRatePerSec: number; updateRateOneConnPerSec: number; single: Run; perCore: Run }>;
+  runs: Array<{
+    updateRatePerSec: number;
+    updateRateOneConnPerSec: number;
+    single: Run;
+    perCore: Run;
+    perCoreDefaultCap: Run;
+  }>;
+  /** INKWELL_MAX_ACTIVE_PER_STORE of the headline runs (every blog of a process may work at once) and of the third. */
+  maxActivePerStore: { headline: string; defaultCapRun: number };
+  /** Medians of the per-core run with the default INKWELL_MAX_ACTIVE_PER_STORE. */
+  defaultCapTransitionsPerSec: number;
+  defaultCapBlogsPerSec: number;
   /** Medians over repetitions: one process per core (the headline) and a single process. */
   transitionsPerSec: number;
   blogsPerSec: number;
@@ -162,7 +182,9 @@ export async function runThroughput(quick: boolean, say: (line: string) => void)
     say(
       `  throughput rep ${r + 1}/${repetitions}: UPDATE ${round(run.updateRatePerSec)}/s; ` +
         `${cores} processes ${round(run.perCore.transitionsPerSec)} transitions/s, ${round(run.perCore.blogsPerSec)} blogs/s; ` +
-        `1 process ${round(run.single.transitionsPerSec)} transitions/s, ${round(run.single.blogsPerSec)} blogs/s`,
+        `1 process ${round(run.single.transitionsPerSec)} transitions/s, ${round(run.single.blogsPerSec)} blogs/s; ` +
+        `${cores} processes with the default cap of ${DEFAULT_CAP} per store ` +
+        `${round(run.perCoreDefaultCap.transitionsPerSec)} transitions/s, ${round(run.perCoreDefaultCap.blogsPerSec)} blogs/s`,
     );
     runs.push(run);
   }
@@ -180,7 +202,11 @@ export async function runThroughput(quick: boolean, say: (line: string) => void)
       updateRateOneConnPerSec: round(r.updateRateOneConnPerSec),
       single: rounded(r.single),
       perCore: rounded(r.perCore),
+      perCoreDefaultCap: rounded(r.perCoreDefaultCap),
     })),
+    maxActivePerStore: { headline: 'the blogs of the process', defaultCapRun: DEFAULT_CAP },
+    defaultCapTransitionsPerSec: median(runs.map((r) => r.perCoreDefaultCap.transitionsPerSec)),
+    defaultCapBlogsPerSec: median(runs.map((r) => r.perCoreDefaultCap.blogsPerSec)),
     transitionsPerSec: median(runs.map((r) => r.perCore.transitionsPerSec)),
     blogsPerSec: median(runs.map((r) => r.perCore.blogsPerSec)),
     singleTransitionsPerSec: median(runs.map((r) => r.single.transitionsPerSec)),

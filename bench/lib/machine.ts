@@ -1,11 +1,14 @@
-/** The machine the figures came from: they mean little without it. */
+/** The machine and the code the figures came from: they mean little without them. */
 import os from 'node:os';
 import pg from 'pg';
+import { measuredCommit } from './commit';
 import { ADMIN_URL } from './database';
 
-/** Cores, CPU, memory, Node and PostgreSQL versions, and when. */
+/** Cores, CPU, memory, Node and PostgreSQL versions, when, and the commit measured. */
 export interface MachineInfo {
   date: string;
+  /** The commit checked out (`-dirty`: with uncommitted changes to the code). */
+  commit: string;
   cores: number;
   cpu: string;
   memoryGb: number;
@@ -22,6 +25,7 @@ export async function describeMachine(): Promise<MachineInfo> {
   await client.end();
   return {
     date: new Date().toISOString(),
+    commit: measuredCommit(),
     cores: os.availableParallelism(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
     memoryGb: Math.round(os.totalmem() / 1024 ** 3),

@@ -20,7 +20,7 @@ export const WINDOW_MS = 60_000 / SCALE;
 
 /**
  * The limits every system gets: OpenAI 500 requests/min (tier-1 gpt-4o-mini) and 16 in flight; Replicate 600
- * predictions/min and 8 in flight; Wix about 200 requests/min per site (DESIGN.md) and 4 in flight per store.
+ * predictions/min and 8 in flight; Wix about 200 requests/min per site (docs/dependencies.md) and 4 in flight per store.
  */
 export const LIMITS = {
   openai: { concurrency: 16, rpm: 500, perStore: false },

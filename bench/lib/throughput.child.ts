@@ -4,7 +4,8 @@
  * intake, 64 at a time, once the parent sends SIGUSR2, and prints one JSON line when all of them are DONE.
  *
  * Environment: DATABASE_URL, BENCH_BLOGS (this process's blogs), BENCH_STORES (its stores), BENCH_PART (a name
- * that keeps its blog and store ids apart from the other processes').
+ * that keeps its blog and store ids apart from the other processes'), BENCH_DEFAULT_CAP=1 (keep the default
+ * INKWELL_MAX_ACTIVE_PER_STORE instead of letting every blog of the process work at once).
  */
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../../src/config';
@@ -22,7 +23,7 @@ const config = loadConfig({
   INKWELL_LOG_LEVEL: 'error',
   INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused',
   INKWELL_NODE_ID: `bench-throughput-${part}`,
-  INKWELL_MAX_ACTIVE_PER_STORE: String(blogs),
+  ...(process.env.BENCH_DEFAULT_CAP === '1' ? {} : { INKWELL_MAX_ACTIVE_PER_STORE: String(blogs) }),
 });
 const log = createLogger('error', config.INKWELL_NODE_ID);
 let done = 0;

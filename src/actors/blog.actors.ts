@@ -18,6 +18,12 @@ export interface BlogActorDeps {
   images: ImageMaker;
   publisher: Publisher;
   slots: StoreSlots;
+  /**
+   * Resolves once the blog's transitions so far are committed; rejects when they were refused (another writer, or
+   * this process lost the store's lease). Publishing waits for it: the one side effect that must never come from a
+   * process whose transition into PUBLISHING was fenced off.
+   */
+  committed?: (blogId: string) => Promise<void>;
   now?: () => number;
   /** Called around every provider call, for metrics and for a graceful drain. */
   onCall?: (
@@ -89,13 +95,14 @@ export function createBlogActors(deps: BlogActorDeps) {
     image: stage<HeaderImage>('image', (input, signal) =>
       deps.images.createHeaderImage({ ...call(input, signal), article: input.article ?? missing('the article') }),
     ),
-    publish: stage<PublishedPost>('publish', (input, signal) =>
-      deps.publisher.publish({
+    publish: stage<PublishedPost>('publish', async (input, signal) => {
+      await deps.committed?.(input.blogId);
+      return deps.publisher.publish({
         ...call(input, signal),
         article: input.article ?? missing('the article'),
         ...(input.image ? { image: input.image } : {}),
-      }),
-    ),
+      });
+    }),
     wait: fromDeadline(now),
   };
 }

@@ -48,7 +48,7 @@ async function runTail(values: Values): Promise<number> {
   const servers = natsServers(values, process.env);
   if (!servers) {
     throw new UsageError(
-      'tail needs NATS: pass --nats <url> or set NATS_URL (an HTTP event stream is not available yet)',
+      'tail needs NATS: pass --nats <url> or set NATS_URL (without NATS, follow GET /api/events on the runtime: Server-Sent Events)',
     );
   }
   const [instanceId, blogId] = [optionalInstance(values), optionalBlog(values)];

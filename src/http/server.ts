@@ -1,5 +1,5 @@
 /**
- * HTTP: health, the blog API (same intake as NATS), later metrics and the dashboard. Fastify gives us
+ * HTTP: health, the blog API (same intake as NATS), metrics, the event stream and the dashboard. Fastify gives us
  * body limits, JSON parsing and routing; every error leaves as `{ error: { code, message } }`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';

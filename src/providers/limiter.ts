@@ -12,8 +12,9 @@
  * In front of the limit sits a round-robin queue over stores (FairQueue): when a slot frees, the next store in the
  * ring gets it, so one busy store does not hold back the others.
  *
- * Why not Bottleneck (installed, 2.19.5): it is fine locally, but its Redis clustering cannot recover on Redis 7 when
- * its settings key expires or its client is marked dead (SETTINGS_KEY_NOT_FOUND / UNKNOWN_CLIENT, see DESIGN.md),
+ * Why not Bottleneck (2.19.5, not a dependency): it is fine locally, but its Redis clustering cannot recover on Redis 7
+ * when its settings key expires or its client is marked dead (SETTINGS_KEY_NOT_FOUND / UNKNOWN_CLIENT, see
+ * docs/dependencies.md),
  * and it has no per-store round-robin. Why not rate-limiter-flexible: it gives the counter but not the semaphore
  * with leases nor the re-assertion after key loss. The limits here are small (two sorted sets and two Lua scripts,
  * see limiter.redis.ts) on `ioredis` 5.9.3 (pinned: Node >= 12.22, so Node 20 is fine; 6.x is newer and needs

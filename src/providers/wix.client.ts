@@ -1,6 +1,6 @@
 /**
  * The Wix REST calls Inkwell makes, through the global `fetch` and `WIX_BASE_URL` (`@wix/sdk` cannot take a
- * plain-http base URL and never retries; see DESIGN.md "Providers and limits").
+ * plain-http base URL and never retries; see docs/dependencies.md "Providers").
  *
  * Every HTTP request (token requests included) runs inside `limit(instanceId, ...)`, one request per call, never
  * nested, so a per-store limiter with concurrency 1 cannot deadlock. Nothing here retries on its own except the

@@ -150,7 +150,7 @@ export function createFleet(now: () => number = Date.now) {
     return delta;
   };
   // Per-store counts grow with the number of stores: kept outside the store and updated in place, since copying
-  // them on every transition would cost O(stores) per transition (DESIGN: per-actor/per-store maps stay outside).
+  // them on every transition would cost O(stores) per transition (@xstate/store copies its context on each update).
   const byStore: Record<string, StatusCounts> = {};
   const countStore = (instanceId: string, from: BlogStatus | null, to: BlogStatus, by = 1) => {
     const counts = (byStore[instanceId] ??= zeroCounts());

@@ -89,6 +89,7 @@ export function createRuntime(deps: RuntimeDeps) {
   const actors = createBlogActors({
     ...deps.providers,
     slots,
+    committed: (blogId) => supervisor.committed(blogId),
     onCall: (stage, phase, error, owner) => {
       inFlight += phase === 'start' ? 1 : -1;
       fleet.recordCall(stage, phase, owner, error);

@@ -305,6 +305,14 @@ export function createSupervisor(deps: SupervisorDeps) {
       return { blogId, instanceId, status, seq, ...fields, createdAt: createdAt.toISOString(), updatedAt: at };
     },
 
+    /** Resolves once `blogId`'s transitions so far are committed; rejects if it is not (or no longer) live here. */
+    async committed(blogId: string): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve)); // a stage starts before its transition is queued
+      const entry = live.get(blogId);
+      await entry?.lastCommit;
+      if (!entry || live.get(blogId) !== entry) throw new Error(`blog ${blogId} is not live here: write refused`);
+    },
+
     /** Waits until every transition observed so far is committed. */
     flush: () => deps.persister.flush(),
 

@@ -23,6 +23,7 @@ await describeWithPostgres(
           stores: 6,
           durationMs: 20_000,
           killEveryMs: 3_000,
+          minKills: 3,
           leaseTtlMs: 2_000,
           latencyScale: 5,
           settleTimeoutMs: 60_000,

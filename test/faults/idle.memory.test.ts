@@ -110,6 +110,7 @@ await describeWithPostgres('idle blogs are passivated (needs PostgreSQL)', (db) 
     console.log(`[idle] selection of ${pick} answered in ${ms} ms with ${res.body.status}`);
     expect(res.status).toBe(202);
     expect(res.body.status).not.toBe('AWAITING_SELECTION');
-    expect(ms).toBeLessThan(2000);
+    // The time is only printed (88 ms when measured): selection latency on idle blogs is bench/idle.bench.ts's figure,
+    // measured there under load on a million blogs; a bound here loose enough never to flake would hide regressions.
   }, 600_000);
 });

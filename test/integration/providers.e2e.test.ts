@@ -155,8 +155,10 @@ await describeWithPostgres('real providers against local fakes (needs PostgreSQL
     expect(w.replicate.maxInFlight()).toBeLessThanOrEqual(1);
     for (const store of ['shop-0', 'shop-1']) {
       expect(w.wix.maxInFlight(store)).toBeLessThanOrEqual(1);
-      // Exactly one published post per blog of the store, retries and all.
+      // Exactly one published post per blog of the store, retries and all, and one draft created per blog: no
+      // publish attempt created a second post that the store would keep as a draft.
       expect(w.wix.posts(store)).toHaveLength(3);
+      expect(w.wix.drafts(store)).toHaveLength(3);
     }
     for (const blogId of blogs)
       expect((await w.runtime.repo.get(blogId))!.view).toMatchObject({ post: { id: expect.any(String) } });

@@ -6,12 +6,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fleetProblems, statuses } from '../support/fleet.check';
-import { http, killHard, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { fleetProblems, publishAttempts, settledEventProblems, statuses } from '../support/fleet.check';
+import { http, killHard, startRuntime, testStreams, until, type RuntimeProcess } from '../support/process';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
 const nats = await requireNats();
@@ -21,14 +20,11 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
   let dataDir: string;
   let client: pg.Client;
   const running: RuntimeProcess[] = [];
-  const streams = { cmd: `T_${nats?.prefix}_CMD`, evt: `T_${nats?.prefix}_EVT` };
+  const nts = testStreams(nats);
   const start = async (nodeId: string, hold: boolean, ttl = TTL_MS) => {
     const rt = await startRuntime({
       DATABASE_URL: db().url,
-      NATS_URL: nats!.url,
-      INKWELL_SUBJECT_PREFIX: nats!.prefix,
-      INKWELL_COMMANDS_STREAM: streams.cmd,
-      INKWELL_EVENTS_STREAM: streams.evt,
+      ...nts.env(),
       INKWELL_DATA_DIR: dataDir,
       INKWELL_NODE_ID: nodeId,
       INKWELL_LEASE_TTL_MS: String(ttl),
@@ -61,13 +57,7 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
   afterAll(async () => {
     for (const rt of running) rt.proc.kill('SIGKILL');
     await client?.end();
-    if (nats) {
-      const nc = await connect({ servers: nats.url });
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(streams.cmd).catch(() => undefined);
-      await jsm.streams.delete(streams.evt).catch(() => undefined);
-      await nc.close();
-    }
+    await nts.remove();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -98,6 +88,12 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
       expect(tookMs).toBeLessThan(TTL_MS + 5000);
       expect(await owner('shop-0')).toBe('node-b');
       expect(await fleetProblems(client, dataDir, 7)).toEqual([]);
+      const nc = await connect({ servers: nats!.url });
+      try {
+        expect(await settledEventProblems(nc, nts.streams.evt, client)).toEqual([]);
+      } finally {
+        await nc.close();
+      }
     },
     120_000,
   );
@@ -131,7 +127,10 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
       );
       const tookMs = Date.now() - stoppedAt;
       console.log(`[takeover] blogs of a stopped process finished ${tookMs} ms after it exited (TTL ${longTtl} ms)`);
-      expect(tookMs).toBeLessThan(10_000);
+      // Measured 0.1–0.3 s (README, Figures): a peer takes the stores when told, not at its next lease tick.
+      expect(tookMs).toBeLessThan(1_500);
+      const attempts = await publishAttempts(dataDir);
+      for (let i = 0; i < 4; i++) expect(attempts.get(`calm-${i}`), `calm-${i}: publish attempts`).toBe(1);
       // Any live peer may take them (node-b from the test before is still up), never the stopped one.
       expect(['node-b', 'node-d']).toContain(await owner('calm-shop-0'));
       void d;
@@ -175,6 +174,8 @@ await describeWithPostgres('store leases across processes (needs PostgreSQL and 
         20_000,
         100,
       );
+      const attempts = await publishAttempts(dataDir);
+      for (const blogId of ['pick-1', 'busy-1']) expect(attempts.get(blogId), `${blogId}: publish attempts`).toBe(1);
     },
     120_000,
   );

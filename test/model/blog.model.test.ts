@@ -1,25 +1,23 @@
 /**
  * Model-based tests: every path xstate/graph derives from the blog machine (see `model.ts`) is executed
  * (a) against the machine with controllable stub actors and a SimulatedClock, and
- * (b) against persistence: before every event the actor's snapshot is written through the real blog repo
- *     (in-memory PGlite), the actor is dropped, and a new one is restored from the row read back.
+ * (b) against persistence, through the runtime's own supervisor and persister over the real blog repo (in-memory
+ *     PGlite): before every event and at the end, the row must hold the actor's whole persisted snapshot; the actor
+ *     is dropped, the supervisor restores it from the row, and the restored actor must be the same and write nothing.
  * Each step must land in the model's state; the inspector records the transitions actually taken, which must be
  * exactly the ones the model predicts, and together cover all of the definition.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock, type Actor, type InspectionEvent } from 'xstate';
-import {
-  BLOG_MACHINE_VERSION,
-  blogMachine,
-  type BlogEvent,
-  type BlogMachine,
-  type StageInput,
-} from '../../machines/blog.machine';
+import { blogMachine, type BlogEvent, type BlogMachine, type StageInput } from '../../machines/blog.machine';
 import type { Article, HeaderImage, Idea, PublishedPost, StageOutput } from '../../machines/blog.types';
-import { migrateSnapshot } from '../../machines/blog.migrations';
 import { createBlogRepo, type BlogRepo } from '../../src/db/blog.repo';
 import type { Database } from '../../src/db/database';
 import { openPglite } from '../../src/db/pglite.client';
+import { createLogger } from '../../src/logger';
+import { createPersister } from '../../src/runtime/persister';
+import { createStoreSlots } from '../../src/runtime/store.slots';
+import { createSupervisor } from '../../src/runtime/supervisor';
 import {
   buildModel,
   definitionStates,
@@ -163,10 +161,11 @@ describe('model paths against the machine (stub actors, simulated clock)', () =>
   });
 });
 
-describe('model paths against persistence (persist, drop, restore before every event)', () => {
+describe('model paths through the supervisor and persister (persist, drop, restore before every event)', () => {
   let database: Database;
   let repo: BlogRepo;
   const taken = new Set<string>();
+  const log = createLogger('silent', 'model');
 
   beforeAll(async () => {
     database = await openPglite(undefined);
@@ -177,42 +176,97 @@ describe('model paths against persistence (persist, drop, restore before every e
     await database?.close();
   });
 
-  /** Writes the actor's snapshot through the repo, stops it, and restores a new one from the row read back. */
-  const persistDropRestore = (blogId: string) => async (actor: BlogActor, world: World, step: number) => {
-    const snapshot = actor.getPersistedSnapshot();
-    const status = statesOf(actor.getSnapshot().value)[0]?.replace('blog.', '') ?? 'PENDING';
-    const view = { status };
-    if (step === 0) {
-      const event = { seq: 1, payload: { status } };
-      const fields = { blogId, instanceId: 'store-1', status, snapshot, machineVersion: BLOG_MACHINE_VERSION, view };
-      expect(await repo.insert({ ...fields, event, createdAt: new Date(T0) })).toBe(true);
-    } else {
-      const row = await repo.get(blogId);
-      const write = { blogId, instanceId: 'store-1', status, seq: step + 1, snapshot, view, wakeAt: null, events: [] };
-      const conflicts = await repo.commit([
-        { ...write, expectedVersion: row!.version, machineVersion: BLOG_MACHINE_VERSION },
-      ]);
-      expect(conflicts.size).toBe(0);
-    }
-    actor.stop();
-    const row = await repo.get(blogId);
-    const restored = migrateSnapshot(row!.snapshot, row!.machineVersion, BLOG_MACHINE_VERSION);
-    const next = createActor(world.machine, {
-      snapshot: restored as never,
-      input: undefined,
-      inspect: recordTransitions(taken),
-    });
-    next.start();
-    await settle();
-    return next;
-  };
+  /** JSON as the row holds it (undefined fields dropped). */
+  const json = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
+  /** Invoked children and their status: of a persisted snapshot, and of a live actor. */
+  const childrenOf = (snapshot: unknown) =>
+    Object.entries((snapshot as { children: Record<string, { snapshot: { status: string } }> }).children)
+      .map(([id, c]) => `${id}:${c.snapshot.status}`)
+      .sort();
+  const liveChildrenOf = (actor: BlogActor) =>
+    Object.entries(actor.getSnapshot().children as Record<string, { getSnapshot(): { status: string } }>)
+      .map(([id, c]) => `${id}:${c.getSnapshot().status}`)
+      .sort();
 
-  it('ends every path where the model says', async () => {
-    const started = Date.now();
-    for (const [i, path] of model.paths.entries()) {
-      const blogId = `persisted-${i}`;
-      await runPath(path, blogId, taken, persistDropRestore(blogId));
+  /**
+   * Runs one path with the blog in a real supervisor (real persister, repo on PGlite). Before every event and at
+   * the end: everything is committed, the row holds the actor's whole persisted snapshot (state value, full
+   * context, invoked children with their input and status); the actor is dropped and the supervisor restores it
+   * from the row; the restored actor persists to exactly the same snapshot, runs the same children, and the
+   * supervisor writes nothing for it (the skip of unchanged snapshots: the row's version does not move).
+   */
+  async function runThroughSupervisor(path: ModelPath, blogId: string) {
+    const world = createStubWorld();
+    const persister = createPersister(repo, {
+      onConflict: (id) => {
+        throw new Error(`unexpected version conflict on ${id}`);
+      },
+      onRetry: (error) => {
+        throw error;
+      },
+    });
+    const supervisor = createSupervisor({
+      machine: world.machine,
+      repo,
+      persister,
+      slots: createStoreSlots(10),
+      log,
+      inspect: recordTransitions(taken),
+      now: () => world.clock.now(),
+    });
+    let last: unknown;
+    let lastPersisted: unknown;
+    /** The latest snapshot the actor emitted, persisted as it was then: what the row must hold once committed. */
+    const keep = (snapshot: unknown) => {
+      last = snapshot;
+      lastPersisted = json(world.machine.getPersistedSnapshot(snapshot as never));
+    };
+    const watch = (actor: BlogActor) => {
+      keep(actor.getSnapshot());
+      actor.subscribe(keep);
+    };
+    const input = MODEL_INPUTS[path.kind](blogId);
+    expect((await supervisor.create(input, new Date(T0))).created).toBe(true);
+    let actor = (await supervisor.load(blogId))!.actor;
+    watch(actor);
+
+    const roundTrip = async (where: string) => {
+      await supervisor.flush();
+      const before = (await repo.get(blogId))!;
+      const persisted = lastPersisted;
+      expect(before.snapshot, `${where}: the row holds the whole snapshot`).toEqual(persisted);
+      supervisor.dropStore(input.instanceId);
+      const entry = await supervisor.load(blogId);
+      expect(entry, `${where}: restored`).toBeDefined();
+      actor = entry!.actor;
+      watch(actor);
+      await settle();
+      expect(json(actor.getPersistedSnapshot()), `${where}: restored to the same snapshot`).toEqual(persisted);
+      expect(liveChildrenOf(actor), `${where}: restored children`).toEqual(childrenOf(persisted));
+      await supervisor.flush();
+      const after = (await repo.get(blogId))!;
+      expect(after.version, `${where}: a restore writes nothing`).toBe(before.version);
+    };
+
+    for (const [i, step] of path.steps.entries()) {
+      await roundTrip(`${path.name}, before step ${i + 1}`);
+      if (step.event.type.startsWith('xstate.')) await drive(world, actor, step.event);
+      else {
+        await supervisor.send((await supervisor.load(blogId))!, {
+          ...(step.event as BlogEvent),
+          at: world.clock.now(),
+        });
+        await settle();
+      }
+      expect(expectedOf(last as never), `${path.name}, step ${i + 1}`).toEqual(step.expected);
     }
+    await roundTrip(`${path.name}, at the end`);
+    await supervisor.stopAll();
+  }
+
+  it('ends every path where the model says, and round-trips every state, the final one included', async () => {
+    const started = Date.now();
+    for (const [i, path] of model.paths.entries()) await runThroughSupervisor(path, `persisted-${i}`);
     expect([...taken].sort()).toEqual([...allTransitions].sort());
     console.log(`persisted model paths: ${model.paths.length} in ${Date.now() - started} ms`);
   });

@@ -1,6 +1,8 @@
 /** Spawning real runtime processes for tests, and talking to them over HTTP. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 
 /** A runtime child process. */
 export interface RuntimeProcess {
@@ -135,4 +137,30 @@ export function runToExit(
       resolve({ code, stdout, stderr });
     }),
   );
+}
+
+/** The NATS side of a multi-process test: its subject prefix and stream names, the runtime env, and their removal. */
+export function testStreams(nats: { url: string; prefix: string } | undefined) {
+  const prefix = nats?.prefix ?? 'none';
+  const streams = { cmd: `T_${prefix}_CMD`, evt: `T_${prefix}_EVT` };
+  return {
+    prefix,
+    streams,
+    /** What a runtime process needs to use them. */
+    env: (): Record<string, string> => ({
+      NATS_URL: nats!.url,
+      INKWELL_SUBJECT_PREFIX: prefix,
+      INKWELL_COMMANDS_STREAM: streams.cmd,
+      INKWELL_EVENTS_STREAM: streams.evt,
+    }),
+    /** Deletes both streams (nothing to do without NATS). */
+    async remove(): Promise<void> {
+      if (!nats) return;
+      const nc = await connect({ servers: nats.url });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(streams.cmd).catch(() => undefined);
+      await jsm.streams.delete(streams.evt).catch(() => undefined);
+      await nc.close();
+    },
+  };
 }

@@ -5,6 +5,7 @@
  * - `hold:<stage>` (ideas|article|image|publish): the call hangs while HARNESS_HOLD=1; `publish` hangs AFTER
  *   the page is written, i.e. the response is lost.
  * - `fail-once:<stage>`: the first call of that stage (across processes) fails with a retryable error.
+ * - `slow:<stage>`: the call takes HARNESS_SLOW_MS (default 2000) first, in this process.
  * HARNESS_BLOCK_EVENTS=1 keeps status events in the outbox (never published), as if the process died first.
  * Run with `node --import tsx test/support/runtime.harness.ts`; prints `{"harness":"ready","port":N}`.
  */
@@ -17,6 +18,7 @@ import { openDatabase } from '../../src/db/open';
 import { StageFailure } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { legacyLatency, withLatency } from '../../src/providers/latency';
+import { sleep } from '../../src/providers/offline/seed';
 import { createProviders, type Providers } from '../../src/providers/providers';
 import { createRuntime } from '../../src/runtime/runtime';
 
@@ -34,7 +36,10 @@ function firstTime(blogId: string, stage: string): boolean {
   }
 }
 
-function script(keywords: string[], stage: string, blogId: string, signal: AbortSignal): Promise<void> {
+const slowMs = Number(process.env.HARNESS_SLOW_MS ?? 2000);
+
+async function script(keywords: string[], stage: string, blogId: string, signal: AbortSignal): Promise<void> {
+  if (keywords.includes(`slow:${stage}`)) await sleep(slowMs, signal);
   if (keywords.includes(`fail-once:${stage}`) && firstTime(blogId, stage)) {
     return Promise.reject(new StageFailure('SCRIPTED', `scripted ${stage} failure`, true));
   }

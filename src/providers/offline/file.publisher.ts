@@ -6,7 +6,7 @@ import type { PublishCall, Publisher } from '../publisher.port';
 import { assertNotAborted } from './seed';
 import { assertId, storePath, tempPathFor, writeFileAtomic } from './store.files';
 
-/** Where the file publisher writes: `<dataDir>/published/<instanceId>/` (index.html, posts/, publish.log). */
+/** Where the file publisher writes: `<dataDir>/published/<instanceId>/` (index.html, posts/, publish.log, publish.attempts.log). */
 export interface FilePublisherOptions {
   dataDir: string;
 }
@@ -38,10 +38,11 @@ ${sanitizeHtml(article.html)}`;
  * Writes `content` at `target` only if nothing is there yet: hard-linking a complete temp file fails with EEXIST
  * when the page exists, so two racing publishes of one blog cannot both win, and no reader sees a partial page.
  */
-async function createExclusive(target: string, content: string): Promise<boolean> {
+async function createExclusive(target: string, content: string, beforeLink: () => Promise<void>): Promise<boolean> {
   const temp = tempPathFor(target);
   await writeFile(temp, content, 'utf8');
   try {
+    await beforeLink();
     await link(temp, target);
     return true;
   } catch (error) {
@@ -67,6 +68,15 @@ async function exists(file: string): Promise<boolean> {
 async function logPublish(storeDir: string, postId: string, call: PublishCall): Promise<void> {
   const line = { blogId: call.blogId, instanceId: call.instanceId, postId, at: new Date().toISOString() };
   await appendFile(`${storeDir}/publish.log`, `${JSON.stringify(line)}\n`, 'utf8');
+}
+
+/**
+ * One JSON line per publish ATTEMPT, written just before the exclusive create: what the "store" received, whether
+ * or not the attempt won. Two lines for one blog mean the runtime published it twice (the page shows only one).
+ */
+async function logAttempt(storeDir: string, call: PublishCall): Promise<void> {
+  const line = { blogId: call.blogId, instanceId: call.instanceId, pid: process.pid, at: new Date().toISOString() };
+  await appendFile(`${storeDir}/publish.attempts.log`, `${JSON.stringify(line)}\n`, 'utf8');
 }
 
 /** The `<title>` of a page we wrote (already escaped there), for the index. */
@@ -117,7 +127,8 @@ export function createFilePublisher(opts: FilePublisherOptions): Publisher {
       // Look before you create: after a crash or a lost response, the page is the proof it was published.
       if (!(await exists(page))) {
         await mkdir(`${storeDir}/posts`, { recursive: true });
-        if (await createExclusive(page, renderPage(call))) await logPublish(storeDir, post.id, call);
+        const attempt = () => logAttempt(storeDir, call);
+        if (await createExclusive(page, renderPage(call), attempt)) await logPublish(storeDir, post.id, call);
       }
       // Also on a repeat, so an index a crash left behind catches up with the pages.
       await queueIndex(storeDir);

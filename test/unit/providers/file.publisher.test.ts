@@ -63,6 +63,18 @@ describe('file publisher', () => {
     expect((await readdir(storeFile())).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('logs every publish attempt, won or lost, but not a repeat that finds the page published', async () => {
+    const publisher = createFilePublisher({ dataDir });
+    await Promise.all([publisher.publish(call('blog-1')), publisher.publish(call('blog-1'))]);
+    await publisher.publish(call('blog-1'));
+    const attempts = (await readFile(storeFile('publish.attempts.log'), 'utf8')).trim().split('\n');
+    expect(attempts.map((l) => JSON.parse(l) as { blogId: string; pid: number })).toEqual([
+      expect.objectContaining({ blogId: 'blog-1', pid: process.pid }),
+      expect.objectContaining({ blogId: 'blog-1', pid: process.pid }),
+    ]);
+    expect(await readLog()).toHaveLength(1);
+  });
+
   it("lists the store's posts in its index", async () => {
     const publisher = createFilePublisher({ dataDir });
     await publisher.publish(call('blog-1'));
