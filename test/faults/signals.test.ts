@@ -188,7 +188,7 @@ await describeWithPostgres('stopping npm start by process-group signals (needs P
     // 100-300 ms), after the configuration is read (opening and migrating the database follow), and after
     // rehydration, which races listening (some milliseconds later): that one may stop before or after it listens.
     const points: Array<[string, (run: NpmStart) => Promise<unknown>, boolean]> = [
-      ['loading', async (run) => (await run.child(), sleep(600)), false],
+      ['loading', async (run) => (await run.child(), sleep(350)), false],
       ['starting', (run) => run.logged('starting'), false],
       ['rehydrated', (run) => run.logged('rehydrated working blogs'), true],
     ];
