@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { openAiReplies, startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
-import { killGroup, spawnNpmStart, until, type NpmStart } from '../support/process';
+import { http, killGroup, spawnNpmStart, until, type NpmStart } from '../support/process';
 import { describeWithPostgres } from '../support/servers';
 
 const RUNS = Number(process.env.SIGNAL_RUNS ?? 2);
@@ -50,34 +50,32 @@ await describeWithPostgres('stopping npm start by process-group signals (needs P
     return `http://127.0.0.1:${(await run.logged('listening')).port as number}`;
   }
 
-  /** Creates blogs over HTTP until `stop()`; `acked` holds each blog a 202 answered. */
+  /** Creates blogs over HTTP until `stop()`; `acked` holds each blog a 202 answered, `refused` the other codes. */
   function keepCreating(base: string, instanceIds: string[]) {
     const acked: string[] = [];
+    const refused: string[] = [];
     let stopped = false;
     const loop = (async () => {
       for (let i = 0; !stopped; i++) {
         const blogId = `b-${randomUUID().slice(0, 8)}`;
         const instanceId = instanceIds[i % instanceIds.length]!;
-        const res = await fetch(`${base}/api/blogs`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ blogId, instanceId, idea }),
-        }).catch(() => undefined);
+        // A connection refused or cut is no answer: neither acknowledged nor refused.
+        const res = await http(base, 'POST', '/api/blogs', { blogId, instanceId, idea }).catch(() => undefined);
         if (res?.status === 202) acked.push(blogId);
-        await res?.text();
+        else if (res) refused.push(`${res.status} ${res.body?.error?.code}`);
         await sleep(res ? 25 : 100);
       }
     })();
-    return { acked, stop: () => ((stopped = true), loop) };
+    return { acked, refused, stop: () => ((stopped = true), loop) };
   }
 
-  /** Polls `/healthz` until the process is gone; returns each distinct answer in order. */
-  function watchHealth(base: string) {
+  /** Polls `path` until `stop()`; `seen` holds each distinct answer, in order. */
+  function watchHealth(base: string, path = '/healthz') {
     const seen: string[] = [];
     let stopped = false;
     const loop = (async () => {
       while (!stopped) {
-        const res = await fetch(`${base}/healthz`).catch(() => undefined);
+        const res = await fetch(`${base}${path}`).catch(() => undefined);
         const answer = res ? `${res.status} ${await res.text()}` : 'refused';
         if (seen.at(-1) !== answer) seen.push(answer);
         await sleep(20);
@@ -144,11 +142,12 @@ await describeWithPostgres('stopping npm start by process-group signals (needs P
       const calls = openai.completions().length;
       await until('article calls in flight', async () => (openai.completions().length >= calls + 4 ? true : undefined));
       const health = watchHealth(base);
+      const live = watchHealth(base, '/livez');
       rt.signal('SIGTERM');
       await sleep(Math.floor(Math.random() * 50));
       rt.signal('SIGTERM');
       const { code, ms, log } = await exitOf(rt, 20_000);
-      await Promise.all([creator.stop(), health.stop()]);
+      await Promise.all([creator.stop(), health.stop(), live.stop()]);
       expect(code, log).toBe(0);
       expect(ms).toBeLessThan(15_000);
       const lines = rt.output.filter((l) => l.includes('"msg":"draining"'));
@@ -156,6 +155,12 @@ await describeWithPostgres('stopping npm start by process-group signals (needs P
       expect(rt.output.join('\n')).not.toMatch(/second (signal|SIGINT)/);
       expect(health.seen, health.seen.join(' | ')).toContain('503 {"status":"draining"}');
       expect(health.seen.slice(health.seen.indexOf('503 {"status":"draining"}'))).not.toContain('200 {"status":"ok"}');
+      // Liveness holds through the drain; commands sent during it are refused as retryable, never half-applied.
+      expect(live.seen).toEqual(['200 {"status":"ok"}', 'refused']);
+      expect(creator.refused.length, creator.refused.join()).toBeGreaterThan(0);
+      // (In its last milliseconds, while HTTP closes, Fastify's own 503 may answer instead.)
+      expect(creator.refused, creator.refused.join()).toContain('503 DRAINING');
+      for (const answer of creator.refused) expect(answer).toMatch(/^503 /);
       expect(creator.acked.length).toBeGreaterThan(0);
       await finishAll(creator.acked, stores);
     }
