@@ -21,6 +21,8 @@ export interface HttpDeps {
   log: Logger;
   /** Resolves when the database answers; `/healthz` fails otherwise. */
   ping: () => Promise<void>;
+  /** True while the process drains: `/healthz` says so and commands are refused, so work goes elsewhere. */
+  draining?: () => boolean;
   apiToken?: string;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
@@ -59,7 +61,17 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
+  app.addHook('onRequest', async (req) => {
+    if (deps.draining?.() && req.method !== 'GET' && req.method !== 'HEAD') {
+      throw new InkwellError('DRAINING', 'this process is stopping: nothing was applied, send it again', true);
+    }
+  });
+
+  // Liveness: the process answers, whatever its dependencies or a drain (restarting it would not help them).
+  app.get('/livez', async () => ({ status: 'ok' }));
+
   app.get('/healthz', async (_req, reply) => {
+    if (deps.draining?.()) return reply.status(503).send({ status: 'draining' });
     try {
       await deps.ping();
       return { status: 'ok' };

@@ -143,10 +143,12 @@ export function createRuntime(deps: RuntimeDeps) {
   const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder, {
     waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
   });
+  let draining = false;
   const http = createHttpServer({
     intake,
     log,
     ping: () => database.ping(),
+    draining: () => draining,
     observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
   });
@@ -171,17 +173,24 @@ export function createRuntime(deps: RuntimeDeps) {
     fleet,
     /** Prometheus registry and the hooks for limiter waits and leases held. */
     metrics,
-    /** Migrates, rehydrates and listens; resolves with the HTTP port. */
-    async start(listen = true): Promise<{ port: number; restored: number; quarantined: number }> {
+    /**
+     * Migrates, rehydrates and listens; resolves with the HTTP port. Once `stop` is aborted it goes no further than
+     * the phase it is in (port 0): the caller's `stop()` then closes what was opened.
+     */
+    async start(listen = true, stop?: AbortSignal): Promise<{ port: number; restored: number; quarantined: number }> {
+      const halted = { port: 0, restored: 0, quarantined: 0 };
+      if (stop?.aborted) return halted;
       await database.migrate();
       await database.warm?.();
       fleet.seed(await repo.countByStatus());
+      if (stop?.aborted) return halted;
       const started = Date.now();
       // Takes every store nobody live holds, rehydrating its working blogs (waiting ones stay on disk).
       await leases.start();
       const restored = supervisor.size();
       const quarantined = await repo.countQuarantined();
       log.info({ restored, quarantined, stores: leases.held(), ms: Date.now() - started }, 'rehydrated working blogs');
+      if (stop?.aborted) return { ...halted, restored, quarantined };
       const unserveForwarded = forwarder?.serve((name, body, opts) => intake.apply(name, body, opts));
       // A peer that stops gracefully says so: take its stores now rather than when its leases expire.
       const unfollow = bus.subscribe(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, () => leases.kick());
@@ -197,7 +206,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await ensureStreams((bus as NatsBus).nc, names, subjects);
         consumer = startCommandConsumer({ bus: bus as NatsBus, names, subjects, handler, log });
       }
-      if (!listen) return { port: 0, restored, quarantined };
+      if (!listen || stop?.aborted) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
         log.warn(
           { host: config.HOST },
@@ -209,12 +218,15 @@ export function createRuntime(deps: RuntimeDeps) {
       log.info({ port, host: config.HOST }, 'listening');
       return { port, restored, quarantined };
     },
-    /** Graceful stop; safe to call more than once. */
+    /**
+     * Graceful stop; safe to call more than once. HTTP stays up until the stores are handed over, saying it drains
+     * (`/healthz` 503, commands 503) so a load balancer moves on; it closes before what its reads need.
+     */
     stop(): Promise<void> {
       stopping ??= (async () => {
+        draining = true;
         await consumer?.stop();
         unserve?.();
-        await http.close();
         await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
@@ -224,6 +236,7 @@ export function createRuntime(deps: RuntimeDeps) {
           .release()
           .then(() => bus.publish(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, { nodeId }))
           .catch((err: unknown) => log.warn({ err }, 'releasing store leases failed'));
+        await http.close();
         inspector.stop();
         await relay.stop();
         await bus.close();

@@ -1,5 +1,6 @@
 /** Spawning real runtime processes for tests, and talking to them over HTTP. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -163,4 +164,88 @@ export function testStreams(nats: { url: string; prefix: string } | undefined) {
       await nc.close();
     },
   };
+}
+
+/** `npm start` run the way a supervisor or a shell runs it: leader of its own process group. */
+export interface NpmStart {
+  proc: ChildProcess;
+  /** Everything it wrote, for a failing test's message. */
+  output: string[];
+  /** Resolves with the exit code, or the signal that killed npm. */
+  exited: Promise<number | NodeJS.Signals | null>;
+  /** Resolves with the first JSON log line whose `msg` is `msg` (rejects if it exits first or after `timeoutMs`). */
+  logged(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Sends `signal` to every process of the group (npm, and node, which npm runs with `exec`). */
+  signal(signal: NodeJS.Signals): void;
+  /** The node process npm started, once it exists. */
+  child(): Promise<number>;
+}
+
+/** Spawns `npm start` in the project root with `env` added (blank values unset a variable for the runtime). */
+export function spawnNpmStart(env: Record<string, string>): NpmStart {
+  const proc = spawn('npm', ['start'], {
+    cwd: ROOT,
+    env: { ...process.env, INKWELL_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const output: string[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters = new Set<() => void>();
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    proc.once('close', (code, signal) => resolve(code ?? signal)),
+  );
+  void exited.then(() => waiters.forEach((w) => w()));
+  proc.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    output.push(line);
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+      waiters.forEach((w) => w());
+    } catch {
+      /* npm's banner: keep it for the message */
+    }
+  });
+  const logged = (msg: string, timeoutMs = 60_000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`no '${msg}' in ${timeoutMs} ms`)), timeoutMs);
+      const check = () => {
+        const found = logs.find((l) => l.msg === msg);
+        if (found) done(undefined, found);
+        else if (proc.exitCode !== null || proc.signalCode !== null) done(new Error(`exited before '${msg}'`));
+      };
+      const done = (err?: Error, line?: Record<string, unknown>) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        if (err) reject(new Error(`${err.message}:\n${output.slice(-30).join('\n')}`));
+        else resolve(line!);
+      };
+      waiters.add(check);
+      check();
+    });
+  const child = () =>
+    until(
+      'npm to start node',
+      async () => {
+        const children = await readFile(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').catch(() => '');
+        return children.trim().split(' ').filter(Boolean).map(Number)[0];
+      },
+      30_000,
+      5,
+    );
+  return { proc, output, exited, logged, signal: (s) => signalGroup(proc, s), child };
+}
+
+/** Sends `signal` to the group led by `proc`; a group already gone is not an error. */
+function signalGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-proc.pid!, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** Kills what is left of an `npm start` group (SIGKILL), for test cleanup. */
+export function killGroup(run: NpmStart): void {
+  signalGroup(run.proc, 'SIGKILL');
 }
