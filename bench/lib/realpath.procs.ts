@@ -54,7 +54,18 @@ export async function startNpm(env: Record<string, string>, readyMs = 60_000): P
   const profile = process.env.INKWELL_BENCH_PROFILE;
   // Node does not take --cpu-prof from NODE_OPTIONS: a profiled run starts the runtime's node directly.
   const [cmd, args] = profile
-    ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profile}`, '--import', 'tsx', 'src/main.ts']]
+    ? [
+        process.execPath,
+        [
+          '--cpu-prof',
+          `--cpu-prof-dir=${profile}`,
+          '--require',
+          './src/runtime/early.signals.cjs',
+          '--import',
+          'tsx',
+          'src/main.ts',
+        ],
+      ]
     : ['npm', ['start', '--silent']];
   const proc = spawn(cmd, args, { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const gone = exited(proc);
