@@ -8,6 +8,7 @@ import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
 import { registerBlogRoutes } from './blogs.routes';
+import { downServices, type HealthProbes } from './health';
 import { registerDashboard } from './dashboard';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
@@ -21,6 +22,8 @@ export interface HttpDeps {
   log: Logger;
   /** Resolves when the database answers; `/healthz` fails otherwise. */
   ping: () => Promise<void>;
+  /** Connection state of NATS and Redis, for `/healthz` (see health.ts). */
+  health?: Omit<HealthProbes, 'ping'>;
   apiToken?: string;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
@@ -60,12 +63,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   );
 
   app.get('/healthz', async (_req, reply) => {
-    try {
-      await deps.ping();
-      return { status: 'ok' };
-    } catch {
-      return reply.status(503).send({ status: 'unavailable', reason: 'database unreachable' });
-    }
+    const down = await downServices({ ...deps.health, ping: deps.ping });
+    if (down.length === 0) return { status: 'ok' };
+    // Work waits for them meanwhile (nothing fails); this says which, and turns back to ok by itself.
+    return reply.status(503).send({ status: 'degraded', down });
   });
 
   registerBlogRoutes(app, deps);
