@@ -3,7 +3,7 @@
  * body limits, JSON parsing and routing; every error leaves as `{ error: { code, message } }`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { CommandError, InkwellError } from '../errors';
+import { CommandError, InkwellError, isConnectionFailure } from '../errors';
 import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
@@ -44,6 +44,12 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof CommandError) {
       return reply.status(STATUS_OF[err.code] ?? 400).send({ error: { code: err.code, message: err.message } });
+    }
+    if (isConnectionFailure(err)) {
+      // PostgreSQL (or NATS) is down: nothing was applied, the caller may try again once it is back.
+      return reply
+        .status(503)
+        .send({ error: { code: 'UNAVAILABLE', message: 'a service Inkwell needs is unreachable' } });
     }
     if (err instanceof InkwellError && err.retryable) {
       // e.g. the store's owner did not answer: nothing was applied, the caller may try again.
