@@ -33,6 +33,17 @@ export function privateServersProblem(): string | undefined {
   return missing.length > 0 ? `missing ${missing.join(', ')}` : undefined;
 }
 
+/**
+ * Why the outage test `name` cannot run here (no private servers, or a shared server it needs is missing, as
+ * `missing` says), after a warning; undefined when it can. Under CI=true it throws instead: CI must run it.
+ */
+export function outageTestProblem(name: string, missing?: string): string | undefined {
+  const problem = privateServersProblem() ?? missing;
+  if (problem && process.env.CI === 'true') throw new Error(`the ${name} outage test cannot run under CI: ${problem}`);
+  if (problem) console.warn(`[faults] skipping the ${name} outage test: ${problem}`);
+  return problem;
+}
+
 /** A TCP port nobody listens on right now. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
