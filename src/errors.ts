@@ -58,22 +58,8 @@ export class ConflictError extends InkwellError {
   }
 }
 
-/** A service Inkwell runs on (not a provider) that could not be reached. */
+/** A service Inkwell runs on (not a provider): its outages are waited out, never counted as failures. */
 export type InfrastructureService = 'postgres' | 'nats' | 'redis';
-
-/**
- * PostgreSQL, NATS or Redis could not be reached. Never a provider failure: work waits for the service and goes on,
- * and no blog spends an attempt on it.
- */
-export class InfrastructureError extends InkwellError {
-  constructor(
-    readonly service: InfrastructureService,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super('INFRASTRUCTURE_UNAVAILABLE', message, true, options);
-  }
-}
 
 /** Socket-level codes of a server that went away (or is not there yet). */
 const NETWORK_CODES = new Set([
@@ -103,7 +89,6 @@ const UNREACHABLE_MESSAGE =
 export function isConnectionFailure(error: unknown): boolean {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
     if (e instanceof StageFailure) return false;
-    if (e instanceof InfrastructureError) return true;
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNREACHABLE_SQLSTATE.test(code))) return true;
     if (typeof message === 'string' && UNREACHABLE_MESSAGE.test(message)) return true;

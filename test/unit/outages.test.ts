@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
 import { createBlogActors } from '../../src/actors/blog.actors';
-import { InfrastructureError, isConnectionFailure, StageFailure } from '../../src/errors';
+import { isConnectionFailure, StageFailure } from '../../src/errors';
 import { downServices } from '../../src/http/health';
 import type { TextWriter } from '../../src/providers/text.port';
 import { createStoreSlots } from '../../src/runtime/store.slots';
@@ -31,7 +31,6 @@ describe('isConnectionFailure', () => {
     ['a connection exception (08006)', Object.assign(new Error('connection failure'), { code: '08006' })],
     ['a pool that cannot connect', new Error('timeout exceeded when trying to connect')],
     ['Redis gone (ioredis)', new Error('Connection is closed.')],
-    ['an InfrastructureError', new InfrastructureError('nats', 'nats is down')],
   ])('says yes to %s', (_, error) => {
     expect(isConnectionFailure(error)).toBe(true);
   });
