@@ -57,3 +57,43 @@ export class ConflictError extends InkwellError {
     super('CONFLICT', message, true);
   }
 }
+
+/** A service Inkwell runs on (not a provider): its outages are waited out, never counted as failures. */
+export type InfrastructureService = 'postgres' | 'nats' | 'redis';
+
+/** Socket-level codes of a server that went away (or is not there yet). */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
+/**
+ * SQLSTATEs of a server that is restarting, failing over or full: class 08 (connection exception), 57P01–57P03
+ * (admin shutdown, crash shutdown, cannot connect now) and 53300 (too many connections).
+ */
+const UNREACHABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+/** What node-postgres and ioredis say, without a code, when the connection broke or never opened. */
+const UNREACHABLE_MESSAGE =
+  /connection terminated|not queryable|timeout exceeded when trying to connect|connection is closed|the database system is (starting up|shutting down|in recovery mode)/i;
+
+/**
+ * Whether `error` (or one of its causes) says a server could not be reached, rather than that a request was wrong.
+ * A `StageFailure` is never one: it is a provider's answer, even when its cause was a refused connection.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    if (e instanceof StageFailure) return false;
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNREACHABLE_SQLSTATE.test(code))) return true;
+    if (typeof message === 'string' && UNREACHABLE_MESSAGE.test(message)) return true;
+    if (e instanceof AggregateError && e.errors.some(isConnectionFailure)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

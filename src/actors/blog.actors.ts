@@ -5,8 +5,9 @@
 import { fromPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
 import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput } from '../../machines/blog.types';
-import { InkwellError, StageFailure } from '../errors';
+import { InkwellError, isConnectionFailure, StageFailure } from '../errors';
 import { fromDeadline } from './deadline.actor';
+import { sleep } from '../providers/offline/seed';
 import type { ImageMaker } from '../providers/image.port';
 import type { Publisher } from '../providers/publisher.port';
 import type { TextWriter } from '../providers/text.port';
@@ -32,7 +33,12 @@ export interface BlogActorDeps {
     error?: StageError,
     owner?: { blogId: string; instanceId: string; attempt: number },
   ) => void;
+  /** Called when a stage hit an outage of PostgreSQL, NATS or Redis and runs its attempt again once it waited. */
+  onInfrastructureWait?: (stage: string, error: unknown, owner: { blogId: string; instanceId: string }) => void;
 }
+
+/** Waits before running an attempt again after an outage: 250 ms doubling to 5 s. */
+const outageDelay = (tries: number) => Math.min(5_000, 250 * 2 ** Math.min(tries - 1, 5));
 
 /** Converts anything thrown by a provider into a `StageError`; unknown errors are retryable. */
 export function describeFailure(error: unknown, at: number): StageError {
@@ -59,12 +65,35 @@ function missing(what: string): never {
 export function createBlogActors(deps: BlogActorDeps) {
   const now = deps.now ?? Date.now;
 
+  /**
+   * Runs the attempt; when it failed only because a service Inkwell runs on is unreachable (never a provider's
+   * answer), waits and runs the same attempt again: the machine never sees an outage, no attempt is spent. Stages
+   * are safe to repeat (provider refs), and the refs calls wait for the database themselves, so this is the
+   * backstop for whatever else an outage reaches.
+   */
+  async function runThroughOutages<T>(
+    name: string,
+    input: StageInput,
+    signal: AbortSignal,
+    run: (input: StageInput, signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await run(input, signal);
+      } catch (error) {
+        if (signal.aborted || !isConnectionFailure(error)) throw error;
+        deps.onInfrastructureWait?.(name, error, { blogId: input.blogId, instanceId: input.instanceId });
+        await sleep(outageDelay(tries), signal);
+      }
+    }
+  }
+
   function stage<T>(name: string, run: (input: StageInput, signal: AbortSignal) => Promise<T>) {
     return fromPromise<StageOutput<T>, StageInput>(async ({ input, signal }) => {
       const owner = { blogId: input.blogId, instanceId: input.instanceId, attempt: input.attempt };
       deps.onCall?.(name, 'start', undefined, owner);
       try {
-        const result = await run(input, signal);
+        const result = await runThroughOutages(name, input, signal, run);
         deps.onCall?.(name, 'ok', undefined, owner);
         return { result, at: now() };
       } catch (error) {

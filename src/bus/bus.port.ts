@@ -14,6 +14,8 @@ export interface Bus {
   /** Follows `pattern` (NATS wildcards); returns the unsubscribe function. */
   subscribe(pattern: string, handler: (msg: BusMessage) => void): () => void;
   close(): Promise<void>;
+  /** False while the connection to the server is lost (it reconnects by itself); absent when there is none. */
+  reachable?(): boolean;
 }
 
 const encoder = new TextEncoder();

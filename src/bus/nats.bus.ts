@@ -14,9 +14,12 @@ export interface NatsBus extends Bus {
 /** Connects to `servers`; a lost connection is retried forever and reported in the log. */
 export async function connectNatsBus(servers: string[], name: string, log: Logger): Promise<NatsBus> {
   const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: 10_000 });
+  let connected = true;
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ nats: s.type }, `nats ${s.type}`);
+      if (s.type === 'disconnect') connected = false;
+      if (s.type === 'reconnect') connected = true;
     }
   })().catch(() => undefined);
   const js = jetstream(nc, { timeout: 10_000 });
@@ -41,6 +44,7 @@ export async function connectNatsBus(servers: string[], name: string, log: Logge
       });
       return () => sub.unsubscribe();
     },
+    reachable: () => connected && !nc.isClosed(),
     async close() {
       await nc.drain().catch(() => nc.close());
     },

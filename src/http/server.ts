@@ -3,11 +3,12 @@
  * body limits, JSON parsing and routing; every error leaves as `{ error: { code, message } }`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { CommandError, InkwellError } from '../errors';
+import { CommandError, InkwellError, isConnectionFailure } from '../errors';
 import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
 import { registerBlogRoutes } from './blogs.routes';
+import { downServices, type HealthProbes } from './health';
 import { registerDashboard } from './dashboard';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
@@ -23,6 +24,8 @@ export interface HttpDeps {
   ping: () => Promise<void>;
   /** True while the process drains: `/healthz` says so and commands are refused, so work goes elsewhere. */
   draining?: () => boolean;
+  /** Connection state of NATS and Redis, for `/healthz` (see health.ts). */
+  health?: Omit<HealthProbes, 'ping'>;
   apiToken?: string;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
@@ -43,6 +46,12 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof CommandError) {
       return reply.status(STATUS_OF[err.code] ?? 400).send({ error: { code: err.code, message: err.message } });
+    }
+    if (isConnectionFailure(err)) {
+      // PostgreSQL (or NATS) is down: nothing was applied, the caller may try again once it is back.
+      return reply
+        .status(503)
+        .send({ error: { code: 'UNAVAILABLE', message: 'a service Inkwell needs is unreachable' } });
     }
     if (err instanceof InkwellError && err.retryable) {
       // e.g. the store's owner did not answer: nothing was applied, the caller may try again.
@@ -72,12 +81,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
 
   app.get('/healthz', async (_req, reply) => {
     if (deps.draining?.()) return reply.status(503).send({ status: 'draining' });
-    try {
-      await deps.ping();
-      return { status: 'ok' };
-    } catch {
-      return reply.status(503).send({ status: 'unavailable', reason: 'database unreachable' });
-    }
+    const down = await downServices({ ...deps.health, ping: deps.ping });
+    if (down.length === 0) return { status: 'ok' };
+    // Work waits for them meanwhile (nothing fails); this says which, and turns back to ok by itself.
+    return reply.status(503).send({ status: 'degraded', down });
   });
 
   registerBlogRoutes(app, deps);

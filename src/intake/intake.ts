@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
-import type { BlogRepo } from '../db/blog.repo';
+import { LIVE_STATUSES, type BlogRepo } from '../db/blog.repo';
 import { CommandError } from '../errors';
 import type { LiveBlog, Supervisor } from '../runtime/supervisor';
 import { encodeCursor, listSchema } from './list.schema';
@@ -98,6 +98,8 @@ export function createIntake(deps: IntakeDeps) {
     const existing = await view(blogId);
     // Another store's blog answers exactly like a missing one.
     if (existing.instanceId !== c.instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+    // An earlier insert whose answer an outage lost landed without its actor starting: this repeat starts it.
+    if (LIVE_STATUSES.includes(existing.status)) await deps.supervisor.load(blogId, c.instanceId);
     return { blog: existing, applied: false };
   }
 

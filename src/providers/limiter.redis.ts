@@ -279,6 +279,7 @@ export function createRedisGates(opts: RedisGateOptions): GateFactory {
         },
       };
     },
+    reachable: () => redis.status === 'ready',
     async stop(): Promise<void> {
       if (closed) return;
       closed = true;

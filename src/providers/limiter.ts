@@ -84,6 +84,8 @@ export interface ProviderLimiter {
    * so other processes never see more in flight than there is.
    */
   stop(): Promise<void>;
+  /** False while the shared limits' Redis cannot be reached (calls wait meanwhile); always true without Redis. */
+  reachable(): boolean;
 }
 
 /** Raised for calls still queued when the limiter stops, and for calls made after. */
@@ -125,6 +127,8 @@ export interface Gate {
 export interface GateFactory {
   gate(laneKey: string): Gate;
   stop(): Promise<void>;
+  /** Whether the shared state can be reached now (local gates: always). */
+  reachable?(): boolean;
 }
 
 interface Job {
@@ -289,6 +293,7 @@ export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLim
     },
     queued: () => waiting,
     running: () => inFlight,
+    reachable: () => gates.reachable?.() ?? true,
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;

@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/database';
 import { createRefsRepo } from '../db/refs.repo';
 import type { Logger } from '../logger';
+import { logWaits, waitingForService } from '../runtime/until.reachable';
 import type { ImageMaker } from './image.port';
 import { createProviderLimiter, type LimiterEvent, type ProviderLimiter } from './limiter';
 import { createFilePublisher } from './offline/file.publisher';
@@ -50,7 +51,8 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
   };
   const needRefs = () => {
     if (!db) throw new Error('real providers need the database for their provider references');
-    return createRefsRepo(db);
+    // An outage of PostgreSQL makes the stage wait for it, never fail (refs are reads and upserts: safe to repeat).
+    return waitingForService(createRefsRepo(db), { service: 'postgres', onWait: logWaits(log, 'postgres') });
   };
 
   if (config.OPENAI_API_KEY) {

@@ -185,13 +185,17 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
       const prediction = await settle(call, (await resume(call, deadline)) ?? (await create(call)), deadline);
       const url = prediction.status === 'succeeded' ? outputUrl(prediction.output) : undefined;
       if (!url) {
-        // A finished prediction is never polled again: a `retry` must pay for a fresh one.
+        // A finished prediction is never polled again: the next attempt (or a `retry`) pays for a fresh one.
         await opts.refs.put(call.blogId, PREDICTION_REF, '');
         const why =
           prediction.status === 'succeeded'
             ? 'gave no image URL'
             : `${prediction.status}: ${reasonOf(prediction.error)}`;
-        throw new StageFailure('PREDICTION_FAILED', clip(`Replicate: prediction ${prediction.id} ${why}`, 500), false);
+        // `failed` is the model's run going wrong ("Try running it again"): a new prediction may well succeed, as
+        // the next attempt. `canceled`/`aborted` were stopped on purpose: not retried.
+        const retryable = prediction.status === 'failed';
+        const message = clip(`Replicate: prediction ${prediction.id} ${why}`, 500);
+        throw new StageFailure('PREDICTION_FAILED', message, retryable);
       }
       return { url, alt: clip(`Header image for "${call.article.title}"`, 200) };
     },

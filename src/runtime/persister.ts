@@ -62,6 +62,8 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   /** Dropped while a write was queued or in flight: forgotten once that write is done. */
   const forgotten = new Set<string>();
   let failures = 0;
+  /** Blogs whose last commit failed without an answer (the database went away): it may have landed all the same. */
+  const unanswered = new Set<string>();
   const idle: Array<() => void> = [];
   const inserts: Array<{ blog: NewBlog; resolve: (created: boolean) => void; reject: (e: unknown) => void }> = [];
   let inserting = false;
@@ -102,6 +104,26 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     existing.waiters.push(...entry.waiters);
   }
 
+  /** Puts `entries` back in front of any newer writes of the same blogs, so their events keep their order. */
+  function requeueInFront(entries: Map<string, Entry>) {
+    const rest = pending;
+    pending = entries;
+    for (const [blogId, e] of rest) merge(pending, blogId, e);
+  }
+
+  /**
+   * Of the conflicting blogs whose previous commit got no answer, those whose row is exactly one version past the one
+   * we wrote against: that commit landed (the lease fence lets no one else write them). Undefined: cannot tell now.
+   */
+  async function landedUnanswered(conflicts: Set<string>, writes: BlogWrite[]): Promise<Set<string> | undefined> {
+    const expected = new Map(writes.map((w) => [w.blogId, w.expectedVersion]));
+    const ids = [...conflicts].filter((id) => unanswered.has(id));
+    if (ids.length === 0) return new Set();
+    const rows = await repo.getMany(ids).catch(() => undefined);
+    if (!rows) return undefined;
+    return new Set(rows.filter((r) => r.version === (expected.get(r.blogId) ?? -2) + 1).map((r) => r.blogId));
+  }
+
   async function commitBatch(batch: Map<string, Entry>) {
     const writes: BlogWrite[] = [...batch.entries()].map(([blogId, e]) => ({
       ...e.write,
@@ -113,8 +135,21 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     const conflicts = await repo.commit(writes);
     const events = writes.reduce((n, w) => n + w.events.length, 0);
     hooks.onCommit?.(writes.length, Date.now() - started, events);
+    // A commit whose answer an outage lost may have landed: then this "conflict" is our own write. Such writes go
+    // again on the version it made (their events too: the outbox keeps one row per seq), not dropped as lost.
+    const landed = await landedUnanswered(conflicts, writes);
+    const again = new Map<string, Entry>();
     for (const [blogId, e] of batch) {
       committing.delete(blogId);
+      if (conflicts.has(blogId) && unanswered.has(blogId) && landed?.has(blogId) !== false) {
+        if (landed) {
+          unanswered.delete(blogId);
+          versions.set(blogId, (versions.get(blogId) ?? 0) + 1);
+        }
+        again.set(blogId, e);
+        continue;
+      }
+      unanswered.delete(blogId);
       if (conflicts.has(blogId)) {
         versions.delete(blogId);
         e.waiters.forEach((w) => w.reject(new Error(`blog ${blogId} was changed by another writer`)));
@@ -128,6 +163,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
         versions.delete(blogId);
       }
     }
+    if (again.size > 0) requeueInFront(again);
   }
 
   /** The next batch: pending writes of blogs with no commit in flight, oldest first, at most MAX_BATCH. */
@@ -161,11 +197,11 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
           inFlight--;
           failures++;
           hooks.onRetry(error, failures);
-          for (const blogId of batch.keys()) committing.delete(blogId);
-          // Back in front of any newer writes of the same blogs, so their events keep their order.
-          const rest = pending;
-          pending = batch;
-          for (const [blogId, e] of rest) merge(pending, blogId, e);
+          for (const blogId of batch.keys()) {
+            committing.delete(blogId);
+            unanswered.add(blogId);
+          }
+          requeueInFront(batch);
           const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
           if (paused) return; // another failed commit already set the retry
           paused = true;

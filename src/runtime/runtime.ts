@@ -99,6 +99,11 @@ export function createRuntime(deps: RuntimeDeps) {
           `stage ${stage} failed: ${error.message}`,
         );
     },
+    onInfrastructureWait: (stage, err, owner) =>
+      log.warn(
+        { ...owner, stage, err: err instanceof Error ? err.message : String(err) },
+        `stage ${stage} hit an outage; the same attempt runs again once it waited (no attempt spent)`,
+      ),
   });
   const inspector = createInspector(config.INKWELL_INSPECT, log);
   // One line per status change: ids, statuses and counters only, so nothing there can be a secret. Redaction
@@ -149,6 +154,12 @@ export function createRuntime(deps: RuntimeDeps) {
     log,
     ping: () => database.ping(),
     draining: () => draining,
+    health: {
+      ...(bus.reachable ? { busReachable: () => bus.reachable?.() ?? true } : {}),
+      ...(deps.providers.limiters?.length
+        ? { redisReachable: () => (deps.providers.limiters ?? []).every((l) => l.reachable()) }
+        : {}),
+    },
     observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
   });

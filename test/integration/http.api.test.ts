@@ -6,6 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createActor } from 'xstate';
+import { BLOG_MACHINE_VERSION, blogMachine } from '../../machines/blog.machine';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailure } from '../../src/errors';
@@ -94,6 +96,36 @@ describe('HTTP API (embedded)', () => {
     const again = await call('POST', '/api/blogs', { blogId: 'h-1', instanceId: 'shop-a', topic: 'something else' });
     expect(again.status).toBe(202);
     expect(again.body).toMatchObject({ status: 'DONE', seq: done.seq, idea: { title: 'Tea 101' } });
+  });
+
+  it('starts a blog whose insert landed but whose answer was lost (an outage), when its create is repeated', async () => {
+    // The store is held here already (so nothing rehydrates it); the row and its first event are in the database,
+    // but no actor runs it: as after an insert whose answer was lost.
+    expect((await call('POST', '/api/blogs', { instanceId: 'shop-lost', idea: { title: 'Held' } })).status).toBe(202);
+    const input = {
+      blogId: 'lost-answer',
+      instanceId: 'shop-lost',
+      request: { keywords: [], idea: { title: 'Lost answer', summary: '' } },
+      settings: { maxAttempts: 3, retryBaseMs: 10, selectionTimeoutMs: 60_000 },
+    };
+    const at = new Date();
+    await runtime.repo.insert({
+      blogId: input.blogId,
+      instanceId: input.instanceId,
+      status: 'PENDING',
+      snapshot: createActor(blogMachine, { input }).getPersistedSnapshot(),
+      machineVersion: BLOG_MACHINE_VERSION,
+      view: {},
+      event: { seq: 1, payload: { blogId: input.blogId, status: 'PENDING', seq: 1 } },
+      createdAt: at,
+    });
+    const again = await call('POST', '/api/blogs', {
+      blogId: 'lost-answer',
+      instanceId: 'shop-lost',
+      idea: { title: 'Lost answer' },
+    });
+    expect(again.status).toBe(202);
+    await waitForStatus('lost-answer?instanceId=shop-lost', 'DONE');
   });
 
   it('rejects bad create bodies with 400 INVALID_PAYLOAD', async () => {

@@ -5,13 +5,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createProviderLimiter, type LimiterLog, type ProviderLimiter } from '../../src/providers/limiter';
+import { startPrivateRedis } from '../support/private.servers';
 import { describeWithRedis } from '../support/servers';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -345,15 +345,9 @@ await describeWithRedis('provider limiter shared through Redis', (redis) => {
   it.skipIf(!redisServer)(
     'a Redis restart mid-run: calls wait while it is down (none start), then go on within the limits',
     async () => {
-      const port = await freePort();
-      const startServer = () =>
-        spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-          stdio: 'ignore',
-        });
-      let server = startServer();
-      const serverUrl = `redis://127.0.0.1:${port}`;
+      const server = await startPrivateRedis();
+      const serverUrl = server.url;
       try {
-        await waitForPort(port);
         const log = quietLog();
         const cfg = { name: 'openai', concurrency: 2, rpm: 1_000, windowMs: 60_000, leaseMs: 600 };
         const a = make({ ...cfg, log, redis: { url: serverUrl, prefix } });
@@ -365,12 +359,10 @@ await describeWithRedis('provider limiter shared through Redis', (redis) => {
         ]);
         await sleep(150);
         const killedAt = Date.now();
-        server.kill('SIGKILL');
-        await new Promise((resolve) => server.once('exit', resolve));
+        await server.stop();
         await sleep(800);
         const restartedAt = Date.now();
-        server = startServer();
-        await waitForPort(port);
+        await server.start();
         await runs;
         expect(rec.intervals).toHaveLength(24);
         // Fail safe by waiting: nothing started while Redis was gone (a call acquired just before may start).
@@ -380,36 +372,8 @@ await describeWithRedis('provider limiter shared through Redis', (redis) => {
         expect(log.infos.some((m) => m.includes('answers again'))).toBe(true);
       } finally {
         await Promise.all(limiters.splice(0).map((l) => l.stop()));
-        server.kill('SIGKILL');
+        await server.remove();
       }
     },
   );
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
-    await sleep(50);
-  }
-}

@@ -164,20 +164,29 @@ await describeWithPostgres('real providers against local fakes (needs PostgreSQL
       expect((await w.runtime.repo.get(blogId))!.view).toMatchObject({ post: { id: expect.any(String) } });
   }, 200_000);
 
-  it('fails on a non-retryable OpenAI error and on a failed prediction with a clear reason, and retry finishes both', async () => {
+  it('retries a failed prediction with a new one; fails on a non-retryable OpenAI error and a canceled prediction with a clear reason, and retry finishes both', async () => {
     const w = await startWorld({ INKWELL_MAX_ATTEMPTS: '3' });
     w.openai.enqueue(openAiReplies.insufficientQuota());
     await create(w, { blogId: 'quota', instanceId: 'shop-q', idea: { title: 'Quota' } });
     const [quota] = await settle(w, ['quota'], 'FAILED', 30_000);
     expect(quota!.view).toMatchObject({ error: { stage: 'GENERATING_CONTENT', code: 'QUOTA_EXHAUSTED', attempts: 1 } });
 
-    w.replicate.plan({ polls: 1, status: 'failed', error: 'NSFW content detected' });
+    // A prediction that ends `failed` is tried again with a new prediction, as the next attempt.
+    w.replicate.plan({ polls: 1, status: 'failed', error: 'CUDA out of memory. Try running it again.' });
+    await create(w, { blogId: 'repainted', instanceId: 'shop-q', idea: { title: 'Repaint' } });
+    for (let i = 0; i < 300 && w.replicate.creates().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    w.replicate.plan({ polls: 0, status: 'succeeded' });
+    await settle(w, ['repainted'], 'DONE', 30_000);
+    expect(w.replicate.creates()).toHaveLength(2);
+
+    // One that ends `canceled` was stopped on purpose: the blog fails at once, with the reason.
+    w.replicate.plan({ polls: 1, status: 'canceled' });
     await create(w, { blogId: 'painted', instanceId: 'shop-q', idea: { title: 'Paint' } });
     const [painted] = await settle(w, ['painted'], 'FAILED', 30_000);
     expect(painted!.view).toMatchObject({
       error: { stage: 'GENERATING_IMAGE', code: 'PREDICTION_FAILED', attempts: 1 },
     });
-    expect(JSON.stringify(painted!.view)).toContain('NSFW content detected');
+    expect(JSON.stringify(painted!.view)).toContain('canceled');
 
     // A retryable failure uses up its attempts before FAILED.
     w.openai.enqueue(openAiReplies.status(500), openAiReplies.status(502), openAiReplies.status(503));
@@ -191,8 +200,9 @@ await describeWithPostgres('real providers against local fakes (needs PostgreSQL
     for (const blogId of ['quota', 'painted', 'flaky'])
       await w.runtime.intake.apply('retry', { blogId, instanceId: 'shop-q' });
     await settle(w, ['quota', 'painted', 'flaky'], 'DONE', 60_000);
-    expect(w.wix.posts('shop-q')).toHaveLength(3);
-    expect(w.replicate.creates().length).toBe(4); // painted: one failed prediction, one new one after the retry
+    expect(w.wix.posts('shop-q')).toHaveLength(4);
+    // repainted: one failed prediction and one new one; painted: one canceled, one new one after the retry.
+    expect(w.replicate.creates().length).toBe(6);
   }, 120_000);
 
   it('is fair: a store flooding 200 blogs does not hold back five stores sending three each', async () => {

@@ -126,12 +126,16 @@ describe('replicate images against a fake Replicate server', () => {
 });
 
 describe('replicate images failures', () => {
-  it.each(['failed', 'canceled', 'aborted'] as const)(
-    'a %s prediction fails for good and clears the ref, so a retry creates a fresh one',
-    async (status) => {
+  it.each([
+    ['failed', true],
+    ['canceled', false],
+    ['aborted', false],
+  ] as const)(
+    'a %s prediction fails (retryable: %s) and clears the ref, so the next attempt creates a fresh one',
+    async (status, retryable) => {
       fake.plan({ status, error: status === 'failed' ? 'NSFW content detected' : undefined });
       const failure = await failureOf(imagesFor().createHeaderImage(callFor()));
-      expect(failure).toMatchObject({ code: 'PREDICTION_FAILED', retryable: false });
+      expect(failure).toMatchObject({ code: 'PREDICTION_FAILED', retryable });
       expect(failure.message).toContain(status);
       if (status === 'failed') expect(failure.message).toContain('NSFW content detected');
       expect(memory.stored()).toBe('');

@@ -17,15 +17,21 @@ export interface RuntimeProcess {
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-/** Starts `script` (default: the crash-test harness) with `env`; resolves once it prints its ready line. */
+/**
+ * Starts `script` (default: the crash-test harness) with `env`, and without the inherited variables in `unset`;
+ * resolves once it prints its ready line.
+ */
 export async function startRuntime(
   env: Record<string, string>,
   script = 'test/support/runtime.harness.ts',
   readyTimeoutMs = 60_000,
+  unset: string[] = [],
 ): Promise<RuntimeProcess> {
+  const inherited = { ...process.env };
+  for (const name of unset) delete inherited[name];
   const proc = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: { ...process.env, INKWELL_LOG_LEVEL: 'info', ...env },
+    env: { ...inherited, INKWELL_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
