@@ -17,7 +17,7 @@ import { MIGRATIONS_FOLDER, rowsOf, type Database } from '../../src/db/database'
 import { createOutboxRepo, type OutboxRepo, type RelayRow } from '../../src/db/outbox.repo';
 import { openPostgres } from '../../src/db/pg.client';
 import type { Bus } from '../../src/bus/bus.port';
-import { createOutboxRelay } from '../../src/bus/outbox.relay';
+import { createOutboxRelay, type OutboxRelay } from '../../src/bus/outbox.relay';
 import { subjectsFor } from '../../src/bus/subjects';
 import { createLogger } from '../../src/logger';
 import { databaseDrivers } from '../support/drivers';
@@ -36,25 +36,70 @@ const insertEvent = (blogId: string, seq: number) =>
 
 const silentLogger = () => createLogger('silent', 'test');
 
-/** Waits (up to 5 s) until `done()` holds. */
-async function until(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!done()) {
+/**
+ * Waits until `check()` holds. Long: the cursor moves only past transactions older than every transaction still
+ * running on the whole server (transaction ids are cluster-wide), so another test file's open transaction, in its
+ * own database, holds every cursor back until it ends (test/integration/ack.commit.test.ts keeps one open 30 s).
+ */
+async function eventually(check: () => boolean | Promise<boolean>, ms = 100_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+const SLOW = 120_000;
+
+/**
+ * Hands out the events after the cursor once: returns "blogId:seq" of those not in `seen` (events already handed
+ * out, which the cursor may still be behind), as the relay does with the events it sent ahead.
+ */
+async function drain(outbox: OutboxRepo, seen = new Set<number>(), limit = 500): Promise<string[]> {
+  const sent: string[] = [];
+  for (;;) {
+    let fresh = 0;
+    const n = await outbox.relay(limit, async (rows) => {
+      for (const r of rows.filter((row) => !seen.has(row.id))) {
+        seen.add(r.id);
+        sent.push(`${r.blogId}:${r.seq}`);
+        fresh++;
+      }
+      return rows.length;
+    });
+    if (n < limit || fresh === 0) return sent;
   }
 }
 
-/** Relays until nothing is left; returns "blogId:seq" of everything published, in order. */
-async function drain(outbox: OutboxRepo, limit = 500): Promise<string[]> {
+/** Drains until the cursor has passed every event; returns what was newly handed out meanwhile. */
+async function settle(outbox: OutboxRepo, seen = new Set<number>()): Promise<string[]> {
   const sent: string[] = [];
-  for (;;) {
-    const n = await outbox.relay(limit, async (rows) => {
-      sent.push(...rows.map((r) => `${r.blogId}:${r.seq}`));
-      return rows.length;
-    });
-    if (n < limit) return sent;
-  }
+  await eventually(async () => {
+    sent.push(...(await drain(outbox, seen)));
+    return (await outbox.backlog()) === 0;
+  });
+  return sent;
+}
+
+/** A bus that records what is published; `fail(payload)` may throw to play a lost PubAck. */
+function recordingBus(published: string[], fail: (payload: unknown) => Promise<void> = async () => undefined): Bus {
+  return {
+    kind: 'memory',
+    publish: async (_subject, payload) => {
+      await fail(payload);
+      published.push(JSON.stringify(payload));
+    },
+    subscribe: () => () => undefined,
+    close: async () => undefined,
+  };
+}
+
+/** Kicks `relay` until the cursor has passed every event, then stops it. */
+async function runUntilSettled(relay: OutboxRelay, outbox: OutboxRepo): Promise<void> {
+  await eventually(async () => {
+    relay.kick();
+    return (await outbox.backlog()) === 0;
+  });
+  await relay.stop();
 }
 
 describe.each(DRIVERS)('outbox relay on $name', (driver) => {
@@ -71,18 +116,18 @@ describe.each(DRIVERS)('outbox relay on $name', (driver) => {
       await database?.close();
     });
     beforeEach(async () => {
-      await drain(outbox); // whatever an earlier case left behind
+      await settle(outbox); // whatever an earlier case left behind
       await database.db.execute(sql`delete from outbox`);
-    });
+    }, SLOW);
 
-    it('relays in commit order, each event once, and leaves every row as written', async () => {
+    it('relays in commit order, each event once, and leaves every row as written', { timeout: SLOW }, async () => {
       await database.db.execute(insertEvent('a', 1));
       await database.db.execute(insertEvent('b', 1));
       await database.db.execute(insertEvent('a', 2));
       expect(await outbox.backlog()).toBe(3);
-      expect(await drain(outbox)).toEqual(['a:1', 'b:1', 'a:2']);
-      expect(await outbox.backlog()).toBe(0);
-      expect(await drain(outbox)).toEqual([]);
+      const seen = new Set<number>();
+      expect(await settle(outbox, seen)).toEqual(['a:1', 'b:1', 'a:2']);
+      expect(await drain(outbox, seen)).toEqual([]);
       // Nothing is updated per event: the rows are exactly as inserted, still there for the timeline.
       expect((await outbox.forBlog('a')).map((r) => r.payload)).toEqual([
         { blogId: 'a', seq: 1 },
@@ -90,8 +135,14 @@ describe.each(DRIVERS)('outbox relay on $name', (driver) => {
       ]);
     });
 
-    it('resumes after a partial publish with the first event that was not sent', async () => {
+    it('resumes after a partial publish with the first event that was not sent', { timeout: SLOW }, async () => {
       for (let seq = 1; seq <= 5; seq++) await database.db.execute(insertEvent('p', seq));
+      // Only once the five are settled can the cursor move past the two sent (see `eventually`).
+      await eventually(async () => {
+        let settled = false;
+        await outbox.relay(500, async (rows) => ((settled = rows.every((r) => r.settled)), 0));
+        return settled;
+      });
       const seen: number[] = [];
       const n = await outbox.relay(500, async (rows: RelayRow[]) => {
         seen.push(...rows.map((r) => r.seq));
@@ -100,16 +151,16 @@ describe.each(DRIVERS)('outbox relay on $name', (driver) => {
       expect(n).toBe(2);
       expect(seen).toEqual([1, 2, 3, 4, 5]);
       expect(await outbox.backlog()).toBe(3);
-      expect(await drain(outbox)).toEqual(['p:3', 'p:4', 'p:5']);
+      expect(await settle(outbox)).toEqual(['p:3', 'p:4', 'p:5']);
     });
 
-    it('prunes only events that were published and are older than the limit', async () => {
+    it('prunes only events that were published and are older than the limit', { timeout: SLOW }, async () => {
       await database.db.execute(insertEvent('old', 1));
-      await drain(outbox);
+      await settle(outbox);
       await database.db.execute(insertEvent('old', 2)); // not published yet
       await outbox.prune(new Date(Date.now() + 60_000));
       expect((await outbox.forBlog('old')).map((r) => r.seq)).toEqual([2]);
-      expect(await drain(outbox)).toEqual(['old:2']);
+      expect(await settle(outbox)).toEqual(['old:2']);
     });
   });
 });
@@ -131,90 +182,95 @@ describe.skipIf(postgres === undefined)('outbox relay with concurrent transactio
     await database?.close();
   });
 
-  it('does not pass over an event whose transaction commits after a later event was relayed', async () => {
-    await drain(outbox);
-    // A slow transaction takes the lower event id first...
-    await other.query('begin');
-    await other.query(
-      `insert into outbox (blog_id, instance_id, seq, payload) values ('slow', 'store-1', 1, '{"slow":1}')`,
-    );
-    // ...then a fast one commits a higher id.
-    await database.db.execute(insertEvent('fast', 1));
-    const [ids] = rowsOf<{ slow: number; fast: number }>(
-      await database.db.execute(sql`select
+  beforeEach(async () => {
+    await settle(outbox);
+    await database.db.execute(sql`delete from outbox`);
+  }, SLOW);
+
+  it(
+    'does not pass over an event whose transaction commits after a later event was relayed',
+    { timeout: SLOW },
+    async () => {
+      // A slow transaction takes the lower event id first...
+      await other.query('begin');
+      await other.query(
+        `insert into outbox (blog_id, instance_id, seq, payload) values ('slow', 'store-1', 1, '{"slow":1}')`,
+      );
+      // ...then a fast one commits a higher id.
+      await database.db.execute(insertEvent('fast', 1));
+      const [ids] = rowsOf<{ slow: number; fast: number }>(
+        await database.db.execute(sql`select
         (select max(id) from outbox where blog_id = 'fast')::int as fast,
         (select count(*) from outbox where blog_id = 'slow')::int as slow`),
-    );
-    expect(ids!.slow, 'the slow event is not visible yet').toBe(0);
-    // While the slow transaction runs, the fast event is handed out ahead, but the cursor holds back (it would
-    // otherwise move past the slow event's id): it is handed out again once the slow one has committed.
-    expect(await drain(outbox)).toEqual(['fast:1']);
-    expect(await outbox.backlog()).toBe(1);
-    await other.query('commit');
-    expect(await drain(outbox)).toEqual(['slow:1', 'fast:1']);
-    expect(await outbox.backlog()).toBe(0);
-  });
+      );
+      expect(ids!.slow, 'the slow event is not visible yet').toBe(0);
+      // While the slow transaction runs, the fast event is handed out ahead, but the cursor holds back (it would
+      // otherwise move past the slow event's id): it is handed out again once the slow one has committed.
+      const seen = new Set<number>();
+      expect(await drain(outbox, seen)).toEqual(['fast:1']);
+      expect(await outbox.backlog()).toBe(1);
+      await other.query('commit');
+      expect(await settle(outbox, seen)).toEqual(['slow:1']);
+    },
+  );
 
-  it('publishes an event at once while an unrelated transaction is open, once, and the late one after it', async () => {
-    await drain(outbox);
-    const published: string[] = [];
-    const bus: Bus = {
-      kind: 'memory',
-      publish: async (_subject, payload) => void published.push(JSON.stringify(payload)),
-      subscribe: () => () => undefined,
-      close: async () => undefined,
-    };
-    const relay = createOutboxRelay({ repo: outbox, bus, subjects: subjectsFor('t'), log: silentLogger() });
-    await other.query('begin');
-    await other.query(`insert into outbox (blog_id, instance_id, seq, payload) values ('late', 's', 1, '{"late":1}')`);
-    await database.db.execute(insertEvent('early', 1));
-    relay.kick();
-    await until(() => published.length === 1);
-    expect(published).toEqual(['{"blogId":"early","seq":1}']);
-    await other.query('commit');
-    relay.kick();
-    await until(() => published.length === 2);
-    await relay.stop(); // one last run: nothing is sent twice
-    expect(published).toEqual(['{"blogId":"early","seq":1}', '{"late":1}']);
-    expect(await outbox.backlog()).toBe(0);
-  });
+  it(
+    'publishes an event at once while an unrelated transaction is open, once, and the late one after it',
+    { timeout: SLOW },
+    async () => {
+      const published: string[] = [];
+      const bus = recordingBus(published);
+      const relay = createOutboxRelay({ repo: outbox, bus, subjects: subjectsFor('t'), log: silentLogger() });
+      await other.query('begin');
+      await other.query(
+        `insert into outbox (blog_id, instance_id, seq, payload) values ('late', 's', 1, '{"late":1}')`,
+      );
+      await database.db.execute(insertEvent('early', 1));
+      relay.kick();
+      await eventually(() => published.length === 1, 5_000);
+      expect(published).toEqual(['{"blogId":"early","seq":1}']);
+      await other.query('commit');
+      await runUntilSettled(relay, outbox); // then one last run: nothing is sent twice
+      expect(published).toEqual(['{"blogId":"early","seq":1}', '{"late":1}']);
+    },
+  );
 
-  it("sends a blog's next event only after its previous one was acknowledged, also when a publish fails", async () => {
-    await drain(outbox);
-    const published: string[] = [];
-    let failOnce = true;
-    const bus: Bus = {
-      kind: 'memory',
-      publish: async (_subject, payload) => {
+  it(
+    "sends a blog's next event only after its previous one was acknowledged, also when a publish fails",
+    { timeout: SLOW },
+    async () => {
+      const published: string[] = [];
+      let failOnce = true;
+      const bus = recordingBus(published, async (payload) => {
         const { blogId, seq } = payload as { blogId: string; seq: number };
         await new Promise((r) => setTimeout(r, blogId === 'x' ? 20 : 0)); // x's acks come last
         if (blogId === 'x' && seq === 1 && failOnce) {
           failOnce = false;
           throw new Error('no PubAck');
         }
-        published.push(`${blogId}:${seq}`);
-      },
-      subscribe: () => () => undefined,
-      close: async () => undefined,
-    };
-    for (const [blogId, seq] of [
-      ['x', 1],
-      ['y', 1],
-      ['x', 2],
-      ['y', 2],
-      ['x', 3],
-    ] as const)
-      await database.db.execute(insertEvent(blogId, seq));
-    const relay = createOutboxRelay({ repo: outbox, bus, subjects: subjectsFor('t'), log: silentLogger() });
-    relay.kick();
-    await until(() => published.includes('y:1'));
-    await relay.stop(); // its last run sends the rest
-    const order = (blogId: string) => published.filter((p) => p.startsWith(`${blogId}:`));
-    expect(order('x')).toEqual(['x:1', 'x:2', 'x:3']);
-    expect(order('y')[0]).toBe('y:1');
-    expect(new Set(order('y'))).toEqual(new Set(['y:1', 'y:2']));
-    expect(await outbox.backlog()).toBe(0);
-  });
+      });
+      for (const [blogId, seq] of [
+        ['x', 1],
+        ['y', 1],
+        ['x', 2],
+        ['y', 2],
+        ['x', 3],
+      ] as const)
+        await database.db.execute(insertEvent(blogId, seq));
+      const relay = createOutboxRelay({ repo: outbox, bus, subjects: subjectsFor('t'), log: silentLogger() });
+      relay.kick();
+      await eventually(() => published.some((p) => p.includes('"y"')), 5_000);
+      await runUntilSettled(relay, outbox);
+      const order = (blogId: string) =>
+        published
+          .map((p) => JSON.parse(p) as { blogId: string; seq: number })
+          .filter((p) => p.blogId === blogId)
+          .map((p) => `${p.blogId}:${p.seq}`);
+      expect(order('x')).toEqual(['x:1', 'x:2', 'x:3']);
+      expect(order('y')[0]).toBe('y:1');
+      expect(new Set(order('y'))).toEqual(new Set(['y:1', 'y:2']));
+    },
+  );
 
   it('lets one relay run at a time: another process gets -1 while the first holds the lock', async () => {
     await database.db.execute(insertEvent('locked', 1));
