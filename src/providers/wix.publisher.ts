@@ -55,18 +55,8 @@ interface WixImage {
   height?: number;
 }
 
-interface PendingDraft {
-  title: string;
-  memberId: string;
-  at: number;
-}
-
-interface DraftSummary {
-  id?: unknown;
-  title?: unknown;
-  memberId?: unknown;
-  createdDate?: unknown;
-}
+type PendingDraft = { title: string; memberId: string; at: number };
+type DraftSummary = { id?: unknown; title?: unknown; memberId?: unknown; createdDate?: unknown };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
@@ -124,16 +114,26 @@ function postUrl(body: unknown): string | undefined {
   return undefined;
 }
 
+/** What an earlier attempt recorded, by ref name. */
+type KnownRefs = Partial<Record<keyof typeof WIX_REFS, string>>;
+
 export function createWixPublisher(opts: WixPublisherOptions): Publisher {
   const client: WixClient = createWixClient(opts);
   const { refs } = opts;
   const now = opts.now ?? Date.now;
 
-  async function importImage(call: PublishCall): Promise<WixImage | undefined> {
+  /** Every ref of the blog, read at once (the reads of one turn share one statement: see refs.repo.ts). */
+  async function readRefs(blogId: string): Promise<KnownRefs> {
+    const names = Object.keys(WIX_REFS) as (keyof typeof WIX_REFS)[];
+    const values = await Promise.all(names.map((name) => refs.get(blogId, WIX_REFS[name])));
+    return Object.fromEntries(names.map((name, i) => [name, values[i]]));
+  }
+
+  async function importImage(call: PublishCall, known: KnownRefs): Promise<WixImage | undefined> {
     const { image } = call;
     // Only absolute http(s) images can be imported; local (offline) images are skipped.
     if (!image || !/^https?:\/\//i.test(image.url)) return undefined;
-    const stored = parseJson<WixImage>(await refs.get(call.blogId, WIX_REFS.media));
+    const stored = parseJson<WixImage>(known.media);
     if (stored?.id) return stored;
     const what = 'import the header image';
     const body = await client.request(
@@ -229,9 +229,8 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     return draft['id'];
   }
 
-  async function draftFor(call: PublishCall): Promise<string> {
-    const existing = await refs.get(call.blogId, WIX_REFS.draft);
-    if (existing) return existing;
+  async function draftFor(call: PublishCall, known: KnownRefs): Promise<string> {
+    if (known.draft) return known.draft;
     const memberId = call.request.authorMemberId ?? opts.defaultMemberId;
     if (!memberId) {
       throw new StageFailure(
@@ -241,7 +240,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
         false,
       );
     }
-    const pending = parseJson<PendingDraft>(await refs.get(call.blogId, WIX_REFS.draftPending));
+    const pending = parseJson<PendingDraft>(known.draftPending);
     if (pending && typeof pending.title === 'string') {
       const found = await findLostDraft(call, { ...pending, memberId: pending.memberId ?? memberId });
       if (found) {
@@ -249,7 +248,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
         return found;
       }
     }
-    const image = await importImage(call);
+    const image = await importImage(call, known);
     return createDraft(call, memberId, image);
   }
 
@@ -275,10 +274,11 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
   return {
     name: 'wix',
     async publish(call): Promise<PublishedPost> {
-      const done = parseJson<PublishedPost>(await refs.get(call.blogId, WIX_REFS.post));
+      const known = await readRefs(call.blogId);
+      const done = parseJson<PublishedPost>(known.post);
       if (done?.id) return done.url ? { id: done.id, url: done.url } : { id: done.id };
 
-      const draftId = await draftFor(call);
+      const draftId = await draftFor(call, known);
       const what = 'publish the draft post';
       // Publishing an already-published draft updates the same post, so a repeat after a lost answer is safe.
       const body = await client.request(
