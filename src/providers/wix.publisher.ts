@@ -16,6 +16,7 @@ import { StageFailure } from '../errors';
 import { sanitizeHtml } from './html';
 import type { PublishCall, Publisher } from './publisher.port';
 import type { ProviderRefs } from './refs.port';
+import { displayNameFor, importedImage, isObject, parseJson, postUrl, type WixImage } from './wix.answers';
 import { createWixClient, type WixClient, type WixLimit } from './wix.client';
 
 export interface WixPublisherOptions {
@@ -48,26 +49,8 @@ export const WIX_REFS = {
 const PENDING_SKEW_MS = 10 * 60_000;
 const EXCERPT_MAX = 500;
 
-interface WixImage {
-  id: string;
-  url?: string;
-  width?: number;
-  height?: number;
-}
-
 type PendingDraft = { title: string; memberId: string; at: number };
 type DraftSummary = { id?: unknown; title?: unknown; memberId?: unknown; createdDate?: unknown };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-
-function parseJson<T>(text: string | undefined): T | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return undefined;
-  }
-}
 
 function badResponse(what: string, instanceId: string): StageFailure {
   return new StageFailure(
@@ -75,43 +58,6 @@ function badResponse(what: string, instanceId: string): StageFailure {
     `Wix answered "${what}" for store ${instanceId} without the expected fields`,
     true,
   );
-}
-
-/** A display name with an extension Wix can read the type from (`<title>.png`), when the URL has one. */
-function displayNameFor(title: string, url: string): string {
-  const ext = /\.(png|jpe?g|gif|webp|svg|avif)(?:$|[?#])/i.exec(new URL(url).pathname)?.[1];
-  const name =
-    title
-      .replace(/[\\/:*?"<>|\s]+/g, ' ')
-      .trim()
-      .slice(0, 80) || 'header';
-  return ext ? `${name}.${ext.toLowerCase()}` : name;
-}
-
-/** The image out of an import answer: `file.media.image.image` when present, else the file itself. */
-function importedImage(body: unknown): WixImage | undefined {
-  const file = isObject(body) && isObject(body['file']) ? body['file'] : undefined;
-  if (!file || typeof file['id'] !== 'string') return undefined;
-  const media = isObject(file['media']) && isObject(file['media']['image']) ? file['media']['image'] : undefined;
-  const inner = media && isObject(media['image']) ? media['image'] : undefined;
-  const image: WixImage = { id: file['id'] };
-  const url = inner?.['url'] ?? file['url'];
-  if (typeof url === 'string') image.url = url;
-  if (typeof inner?.['width'] === 'number') image.width = inner['width'];
-  if (typeof inner?.['height'] === 'number') image.height = inner['height'];
-  return image;
-}
-
-/** `post.url` is a PageUrl `{ base, path }` (some answers give a plain string). */
-function postUrl(body: unknown): string | undefined {
-  const post = isObject(body) && isObject(body['post']) ? body['post'] : undefined;
-  const url = post?.['url'];
-  if (typeof url === 'string' && url) return url;
-  if (isObject(url) && typeof url['path'] === 'string') {
-    const base = typeof url['base'] === 'string' ? url['base'].replace(/\/+$/, '') : '';
-    return `${base}${url['path']}`;
-  }
-  return undefined;
 }
 
 /** What an earlier attempt recorded, by ref name. */
@@ -197,8 +143,12 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     return matches[0]?.id as string | undefined;
   }
 
-  async function createDraft(call: PublishCall, memberId: string, image: WixImage | undefined): Promise<string> {
-    const richContent = await toRicos(call);
+  async function createDraft(
+    call: PublishCall,
+    memberId: string,
+    image: WixImage | undefined,
+    richContent: unknown,
+  ): Promise<string> {
     const title = call.article.title;
     const pending: PendingDraft = { title, memberId, at: now() };
     // Written before the call: from here on, a lost answer is looked for instead of created again.
@@ -248,8 +198,9 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
         return found;
       }
     }
-    const image = await importImage(call, known);
-    return createDraft(call, memberId, image);
+    // Independent of each other: the import and the conversion go out together (one Wix round trip, not two).
+    const [image, richContent] = await Promise.all([importImage(call, known), toRicos(call)]);
+    return createDraft(call, memberId, image, richContent);
   }
 
   async function readUrl(call: PublishCall, postId: string): Promise<string | undefined> {

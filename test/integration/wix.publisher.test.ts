@@ -184,7 +184,11 @@ describe('wix publisher: tokens', () => {
     const post = await wix.publish(call('blog-2', A));
     expect(post.id).toBe(fake.posts(A)[1]?.id);
     expect(fake.tokensIssued(A)).toBe(2);
-    expect(fake.requests.filter((r) => r.status === 401)).toHaveLength(1);
+    // The import and the conversion go out together: each meets the revoked token at most once, and they share
+    // the one refresh.
+    const refused = fake.requests.filter((r) => r.status === 401).map((r) => r.path);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(refused).size).toBe(refused.length);
   });
 
   it('a 401 that survives the refresh is WIX_AUTH, not retryable', async () => {
