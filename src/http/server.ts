@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { CommandError, InkwellError } from '../errors';
+import type { Bulk } from '../intake/bulk';
 import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
@@ -18,6 +19,8 @@ import type { Fleet } from '../runtime/fleet.store';
 /** What the HTTP server needs. */
 export interface HttpDeps {
   intake: Intake;
+  /** Bulk retry and cancel (`POST /api/blogs/bulk/...`). */
+  bulk?: Bulk;
   log: Logger;
   /** Resolves when the database answers; `/healthz` fails otherwise. */
   ping: () => Promise<void>;

@@ -12,6 +12,8 @@ import type { Database } from '../db/database';
 import { createHttpServer } from '../http/server';
 import { createIntake } from '../intake/intake';
 import { createRouter } from '../intake/router';
+import { createBulk } from '../intake/bulk';
+import { createBulkRepo } from '../db/bulk.repo';
 import { createForwarder } from '../bus/forwarder';
 import { createLeaseRepo } from '../db/lease.repo';
 import { createLeaseManager } from './leases';
@@ -142,8 +144,15 @@ export function createRuntime(deps: RuntimeDeps) {
   const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder, {
     waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
   });
+  const bulk = createBulk({
+    intake,
+    repo: createBulkRepo(database.db),
+    log,
+    onOutcome: (name, outcome) => metrics.countBulk(name, outcome),
+  });
   const http = createHttpServer({
     intake,
+    bulk,
     log,
     ping: () => database.ping(),
     observe: { metrics, fleet, outbox, bus, subjects },
