@@ -10,6 +10,7 @@ import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
 import { registerBlogRoutes } from './blogs.routes';
 import { registerDashboard } from './dashboard';
+import { registerReplicateHook, type ReplicateHookDeps } from './hooks.routes';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
 import { registerTimelineRoutes } from './timeline.routes';
@@ -25,6 +26,8 @@ export interface HttpDeps {
   /** Resolves when the database answers; `/healthz` fails otherwise. */
   ping: () => Promise<void>;
   apiToken?: string;
+  /** `POST /hooks/replicate`, when a webhook secret is configured. */
+  replicateHook?: ReplicateHookDeps;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
 }
@@ -72,6 +75,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerBlogRoutes(app, deps);
+  if (deps.replicateHook) registerReplicateHook(app, deps.replicateHook);
   if (deps.observe) {
     registerMetricsRoute(app, deps.observe.metrics);
     registerDashboard(app, deps.observe);

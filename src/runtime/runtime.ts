@@ -14,6 +14,7 @@ import { createIntake } from '../intake/intake';
 import { createRouter } from '../intake/router';
 import { createBulk } from '../intake/bulk';
 import { createBulkRepo } from '../db/bulk.repo';
+import type { WebhookPrediction } from '../providers/replicate.webhooks';
 import { createForwarder } from '../bus/forwarder';
 import { createLeaseRepo } from '../db/lease.repo';
 import { createLeaseManager } from './leases';
@@ -144,6 +145,18 @@ export function createRuntime(deps: RuntimeDeps) {
   const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder, {
     waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
   });
+  // A verified webhook may reach any process: it goes out on the bus, and the one whose image stage waits takes it.
+  const hooks = deps.providers.replicateHooks;
+  const hookSubject = `${config.INKWELL_SUBJECT_PREFIX}.hooks.replicate`;
+  const unhook = hooks
+    ? bus.subscribe(hookSubject, (msg) => {
+        try {
+          hooks.waiters.deliver(JSON.parse(new TextDecoder().decode(msg.data)) as WebhookPrediction);
+        } catch (err) {
+          log.warn({ err }, 'a relayed Replicate webhook could not be read');
+        }
+      })
+    : undefined;
   const bulk = createBulk({
     intake,
     repo: createBulkRepo(database.db),
@@ -157,6 +170,9 @@ export function createRuntime(deps: RuntimeDeps) {
     ping: () => database.ping(),
     observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
+    ...(hooks
+      ? { replicateHook: { secret: hooks.secret, log, onPrediction: (p) => void bus.publish(hookSubject, p) } }
+      : {}),
   });
   const handler = createCommandHandler({ intake, bus, subjects, log });
   let consumer: { stop(): Promise<void> } | undefined;
@@ -223,6 +239,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await consumer?.stop();
         unserve?.();
         await http.close();
+        unhook?.();
         await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
