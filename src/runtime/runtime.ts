@@ -15,6 +15,8 @@ import { createRouter } from '../intake/router';
 import { createBulk } from '../intake/bulk';
 import { createBulkRepo } from '../db/bulk.repo';
 import type { WebhookPrediction } from '../providers/replicate.webhooks';
+import { createRetentionRepo } from '../db/retention.repo';
+import { createRetention } from './retention';
 import { createForwarder } from '../bus/forwarder';
 import { createLeaseRepo } from '../db/lease.repo';
 import { createLeaseManager } from './leases';
@@ -157,6 +159,12 @@ export function createRuntime(deps: RuntimeDeps) {
         }
       })
     : undefined;
+  const retention = createRetention({
+    repo: createRetentionRepo(database.db),
+    log,
+    days: config.INKWELL_RETENTION_DAYS,
+    onPruned: (counts) => metrics.countPruned({ ...counts }),
+  });
   const bulk = createBulk({
     intake,
     repo: createBulkRepo(database.db),
@@ -195,6 +203,8 @@ export function createRuntime(deps: RuntimeDeps) {
     fleet,
     /** Prometheus registry and the hooks for limiter waits and leases held. */
     metrics,
+    /** Prunes ended blogs past `INKWELL_RETENTION_DAYS` (also scheduled every 10 minutes after start). */
+    retention,
     /** Migrates, rehydrates and listens; resolves with the HTTP port. */
     async start(listen = true): Promise<{ port: number; restored: number; quarantined: number }> {
       await database.migrate();
@@ -211,6 +221,7 @@ export function createRuntime(deps: RuntimeDeps) {
       const unfollow = bus.subscribe(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, () => leases.kick());
       unserve = () => (unserveForwarded?.(), unfollow());
       relay.start();
+      retention.start();
       if (bus.kind === 'nats') {
         const names = {
           commands: config.INKWELL_COMMANDS_STREAM,
@@ -240,6 +251,7 @@ export function createRuntime(deps: RuntimeDeps) {
         unserve?.();
         await http.close();
         unhook?.();
+        await retention.stop();
         await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
