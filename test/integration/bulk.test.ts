@@ -13,6 +13,7 @@ import { StageFailure } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { injectJson } from '../support/inject';
 
 const TOKEN = 'bulk-token';
 const MATCHING = 2000; // store bulk-a, code REFUSED_A
@@ -43,18 +44,8 @@ function failingProviders(base: Providers): Providers {
   };
 }
 
-async function call(method: 'GET' | 'POST', url: string, body?: unknown, token: string | null = TOKEN) {
-  const res = await runtime.http.inject({
-    method,
-    url,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
-  });
-  return { status: res.statusCode, body: res.json<Record<string, any>>() }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const call = (method: 'GET' | 'POST', url: string, body?: unknown, token: string | null = TOKEN) =>
+  injectJson(runtime.http, token, method, url, body);
 
 async function counts(instanceId: string): Promise<Record<string, number>> {
   const rows = await runtime.repo.countByStatus();
