@@ -39,6 +39,12 @@ const schema = z.object({
   WIX_BASE_URL: z.string().url().default('https://www.wixapis.com'),
   WIX_DEFAULT_MEMBER_ID: z.string().min(1).max(128).optional(),
   REDIS_URL: optionalUrl,
+  INKWELL_PUBLIC_URL: optionalUrl,
+  REPLICATE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be whsec_ followed by base64')
+    .optional(),
+  INKWELL_RETENTION_DAYS: z.coerce.number().min(0).default(30),
   INKWELL_DATA_DIR: z.string().min(1).default('./.inkwell'),
   INKWELL_NODE_ID: z.string().min(1).max(128).default(`${os.hostname()}-${process.pid}`),
   INKWELL_SUBJECT_PREFIX: z
@@ -84,6 +90,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parsed.data;
   if (Boolean(c.WIX_APP_ID) !== Boolean(c.WIX_APP_SECRET)) {
     throw new ConfigError('invalid configuration: WIX_APP_ID and WIX_APP_SECRET must be set together');
+  }
+  if (c.INKWELL_PUBLIC_URL && !c.REPLICATE_WEBHOOK_SECRET) {
+    throw new ConfigError(
+      'invalid configuration: INKWELL_PUBLIC_URL needs REPLICATE_WEBHOOK_SECRET to verify webhooks',
+    );
   }
   return { ...c, dataDir: path.resolve(c.INKWELL_DATA_DIR) };
 }

@@ -8,6 +8,7 @@ import { requestJson, sendCommandHttp } from './http.client';
 import {
   blogCommandRequest,
   blogIdArgument,
+  bulkRequest,
   createRequest,
   integerOption,
   listQuery,
@@ -74,9 +75,19 @@ async function run(command: CliCommand, values: Values, positionals: string[]): 
   switch (command) {
     case 'create':
       return sendCommand(createRequest(values, positionals), values);
-    case 'select':
     case 'cancel':
     case 'retry':
+      if (values.all === true) {
+        if (values.nats !== undefined) throw new UsageError('--all goes over HTTP; --nats does not apply');
+        const body = bulkRequest(values, positionals);
+        out(await requestJson(httpBase(values, process.env), 'POST', `/api/blogs/bulk/${command}`, body));
+        return 0;
+      }
+      for (const option of ['status', 'code', 'stage', 'created-after', 'created-before', 'dry-run']) {
+        if (values[option] !== undefined) throw new UsageError(`--${option} goes with --all`);
+      }
+      return sendCommand(blogCommandRequest(command, values, positionals), values);
+    case 'select':
       return sendCommand(blogCommandRequest(command, values, positionals), values);
     case 'status': {
       const blogId = blogIdArgument(positionals);

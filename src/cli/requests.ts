@@ -8,6 +8,7 @@ import {
   selectSchema,
   type CommandName,
 } from '../intake/command.schema';
+import { bulkSchema } from '../intake/bulk.schema';
 import { UsageError } from './usage';
 
 /** parseArgs values, loosely typed because the options differ per command. */
@@ -117,4 +118,26 @@ export function listQuery(values: Values): Record<string, string> {
 export function optionalBlog(values: Values): string | undefined {
   const value = str(values, 'blog');
   return value === undefined ? undefined : checkId(value, '--blog');
+}
+
+/** The body of `retry --all` / `cancel --all`: the filters, checked like the server checks them. */
+export function bulkRequest(values: Values, positionals: string[]): Record<string, unknown> {
+  if (positionals.length > 0) throw new UsageError('--all takes no <blogId>');
+  const options = {
+    instanceId: 'instance',
+    status: 'status',
+    code: 'code',
+    stage: 'stage',
+    createdAfter: 'created-after',
+    createdBefore: 'created-before',
+  } as const;
+  const body: Record<string, unknown> = {};
+  for (const [field, option] of Object.entries(options)) {
+    const value = str(values, option);
+    if (value !== undefined) body[field] = value;
+  }
+  if (values['dry-run'] === true) body.dryRun = true;
+  const parsed = bulkSchema.safeParse(body);
+  if (!parsed.success) throw new UsageError(`invalid --all: ${describeIssues(parsed.error)}`);
+  return body;
 }

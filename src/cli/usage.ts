@@ -21,6 +21,16 @@ const prefix: Options = { prefix: { type: 'string' } };
 const transports: Options = { nats: { type: 'string' }, http: { type: 'string' } };
 const publishing: Options = { 'msg-id': { type: 'string' }, 'wait-ms': { type: 'string' } };
 const instance: Options = { instance: { type: 'string' } };
+/** `--all` and the filters of a bulk retry or cancel (over HTTP). */
+const bulk: Options = {
+  all: { type: 'boolean' },
+  status: { type: 'string' },
+  code: { type: 'string' },
+  stage: { type: 'string' },
+  'created-after': { type: 'string' },
+  'created-before': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+};
 
 /** The options each command accepts. */
 export const OPTIONS: Record<CliCommand, Options> = {
@@ -40,8 +50,8 @@ export const OPTIONS: Record<CliCommand, Options> = {
     author: { type: 'string' },
   },
   select: { ...help, ...prefix, ...transports, ...publishing, ...instance, index: { type: 'string' } },
-  cancel: { ...help, ...prefix, ...transports, ...publishing, ...instance },
-  retry: { ...help, ...prefix, ...transports, ...publishing, ...instance },
+  cancel: { ...help, ...prefix, ...transports, ...publishing, ...instance, ...bulk },
+  retry: { ...help, ...prefix, ...transports, ...publishing, ...instance, ...bulk },
   status: { ...help, http: { type: 'string' }, ...instance },
   list: {
     ...help,
@@ -68,6 +78,11 @@ const TRANSPORT = `Transport:
                       sends $INKWELL_API_TOKEN as a Bearer token when set
   --prefix <p>        subject prefix (default: $INKWELL_SUBJECT_PREFIX, else blogs)`;
 
+const BULK = `With --all (always over HTTP: POST /api/blogs/bulk/<command>), every blog matching the filters, ANDed,
+at least one of them; prints { matched, applied }:
+  --instance <id>  --status <S>  --code <error code>  --stage <S>  --created-after <ISO>  --created-before <ISO>
+  --dry-run           only count the blogs that would be moved`;
+
 const PUBLISHING = `Over NATS:
   --msg-id <id>       Nats-Msg-Id header (default: a random UUID); re-sending with the same id is stored once
   --wait-ms <n>       how long to watch <prefix>.rejected for this command after the PubAck (default 2000)`;
@@ -89,14 +104,20 @@ Chooses idea <n> (0-based, as listed by "inkwell status") of a blog awaiting sel
 ${TRANSPORT}
 ${PUBLISHING}`,
   cancel: `Usage: inkwell cancel <blogId> --instance <id>
+       inkwell cancel --all [filters] [--dry-run]
 
 Cancels a blog that is not finished yet.
+
+${BULK}
 
 ${TRANSPORT}
 ${PUBLISHING}`,
   retry: `Usage: inkwell retry <blogId> --instance <id>
+       inkwell retry --all [filters] [--dry-run]
 
 Resumes a FAILED blog at the stage that failed.
+
+${BULK}
 
 ${TRANSPORT}
 ${PUBLISHING}`,

@@ -48,6 +48,8 @@ export const blogs = pgTable(
     leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true, mode: 'date' }),
     quarantinedAt: timestamp('quarantined_at', { withTimezone: true, mode: 'date' }),
     quarantineReason: text('quarantine_reason'),
+    /** When retention dropped this ended blog's snapshot, events and provider refs (its row and view stay). */
+    prunedAt: timestamp('pruned_at', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
@@ -63,6 +65,10 @@ export const blogs = pgTable(
     index('blogs_active_idx')
       .on(t.status)
       .where(sql`status not in ('DONE', 'CANCELLED', 'FAILED') and quarantined_at is null`),
+    // Ended blogs retention has not pruned yet, oldest first: each batch reads only what it will prune.
+    index('blogs_retention_idx')
+      .on(t.updatedAt, t.blogId)
+      .where(sql`status in ('DONE', 'CANCELLED') and pruned_at is null`),
     index('blogs_wake_idx')
       .on(t.wakeAt)
       .where(sql`status = 'AWAITING_SELECTION' and quarantined_at is null`),

@@ -49,6 +49,14 @@ export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.status(202).send(blog);
   });
 
+  // Registered before `/:blogId/...`; fastify prefers the static segment anyway, so `bulk` is never a blog id here.
+  for (const name of ['retry', 'cancel'] as const) {
+    app.post(`/api/blogs/bulk/${name}`, async (req, reply) => {
+      if (!deps.bulk) throw new CommandError('NOT_FOUND', 'bulk commands are not available here');
+      return reply.status(202).send(await deps.bulk.run(name, req.body));
+    });
+  }
+
   for (const name of ['select', 'cancel', 'retry'] as const satisfies CommandName[]) {
     app.post<{ Params: { blogId: string } }>(`/api/blogs/:blogId/${name}`, async (req, reply) => {
       const body = req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};

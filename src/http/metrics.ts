@@ -162,6 +162,20 @@ export function createMetrics(deps: MetricsDeps) {
     },
   });
 
+  const bulk = new Counter({
+    name: 'inkwell_bulk_commands_total',
+    help: 'Blogs handled by bulk retry and cancel, by command and outcome (applied, skipped, failed)',
+    labelNames: ['command', 'outcome'],
+    registers,
+  });
+
+  const pruned = new Counter({
+    name: 'inkwell_retention_pruned_total',
+    help: 'What retention removed from ended blogs: blogs pruned, outbox events and provider refs deleted',
+    labelNames: ['what'],
+    registers,
+  });
+
   fleet.onTransition((t) => {
     transitionCounts.add(`${t.from ?? 'NEW'}>${t.to}`);
     if (t.from && t.durationMs !== undefined) stageTimes.add(t.from, t.durationMs / 1000);
@@ -177,6 +191,12 @@ export function createMetrics(deps: MetricsDeps) {
     registry,
     /** For the provider limiters: a call waited `seconds` in `limiter` (queue depth goes through the fleet). */
     observeLimiterWait: (limiter: string, seconds: number) => limiterWait.observe({ limiter }, seconds),
+    /** For bulk commands: one blog of a bulk `command` ended with `outcome`. */
+    countBulk: (command: string, outcome: string) => bulk.inc({ command, outcome }),
+    /** For retention: one batch pruned `n` of `what` (blogs, events, refs). */
+    countPruned: (counts: Record<string, number>) => {
+      for (const [what, n] of Object.entries(counts)) pruned.inc({ what }, n);
+    },
     /** For the lease keeper: how many blog leases this process holds now. */
     setLeasesHeld: (n: number) => leases.set(n),
   };

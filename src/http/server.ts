@@ -4,12 +4,14 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { CommandError, InkwellError, isConnectionFailure } from '../errors';
+import type { Bulk } from '../intake/bulk';
 import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
 import type { Logger } from '../logger';
 import { registerBlogRoutes } from './blogs.routes';
 import { downServices, type HealthProbes } from './health';
 import { registerDashboard } from './dashboard';
+import { registerReplicateHook, type ReplicateHookDeps } from './hooks.routes';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
 import { registerTimelineRoutes } from './timeline.routes';
@@ -19,6 +21,8 @@ import type { Fleet } from '../runtime/fleet.store';
 /** What the HTTP server needs. */
 export interface HttpDeps {
   intake: Intake;
+  /** Bulk retry and cancel (`POST /api/blogs/bulk/...`). */
+  bulk?: Bulk;
   log: Logger;
   /** Resolves when the database answers; `/healthz` fails otherwise. */
   ping: () => Promise<void>;
@@ -27,6 +31,8 @@ export interface HttpDeps {
   /** Connection state of NATS and Redis, for `/healthz` (see health.ts). */
   health?: Omit<HealthProbes, 'ping'>;
   apiToken?: string;
+  /** `POST /hooks/replicate`, when a webhook secret is configured. */
+  replicateHook?: ReplicateHookDeps;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
 }
@@ -88,6 +94,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerBlogRoutes(app, deps);
+  if (deps.replicateHook) registerReplicateHook(app, deps.replicateHook);
   if (deps.observe) {
     registerMetricsRoute(app, deps.observe.metrics);
     registerDashboard(app, deps.observe);

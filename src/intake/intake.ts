@@ -60,6 +60,13 @@ export function createIntake(deps: IntakeDeps) {
 
   async function loadOwned(blogId: string, instanceId: string): Promise<LiveBlog> {
     const entry = await deps.supervisor.load(blogId, instanceId);
+    if (!entry) {
+      // A blog pruned by retention has ended: nothing can change it any more.
+      const row = await deps.repo.get(blogId);
+      if (row?.prunedAt && row.instanceId === instanceId) {
+        throw new CommandError('INVALID_STATE', `blog ${blogId} is ${row.status} and cannot change`);
+      }
+    }
     // Another store's blog answers exactly like a missing one: stores never learn of each other.
     if (!entry || entry.instanceId !== instanceId) throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
     return entry;

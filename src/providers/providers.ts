@@ -16,6 +16,7 @@ import { createSvgImageMaker } from './offline/svg.image';
 import { createOpenAiWriter } from './openai.writer';
 import type { Publisher } from './publisher.port';
 import { createReplicateImages } from './replicate.images';
+import { createPredictionWaiters, type PredictionWaiters } from './replicate.webhooks';
 import type { TextWriter } from './text.port';
 import { createWixPublisher } from './wix.publisher';
 
@@ -25,6 +26,8 @@ export interface Providers {
   images: ImageMaker;
   publisher: Publisher;
   limiters?: ProviderLimiter[];
+  /** With Replicate webhooks on: where `POST /hooks/replicate` delivers verified predictions, and its secret. */
+  replicateHooks?: { secret: string; waiters: PredictionWaiters };
   /** Feeds limiter events (queue, wait) to metrics; set by the runtime. */
   observe?: { onLimiterEvent?: (e: LimiterEvent, queued: number) => void };
 }
@@ -69,6 +72,10 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
     log.warn('OPENAI_API_KEY is not set: ideas and articles are written by the local offline writer');
     providers.writer = createOfflineWriter();
   }
+  if (config.REPLICATE_WEBHOOK_SECRET) {
+    providers.replicateHooks = { secret: config.REPLICATE_WEBHOOK_SECRET, waiters: createPredictionWaiters() };
+  }
+  const hooks = providers.replicateHooks;
   if (config.REPLICATE_API_TOKEN) {
     const limit = limiter('replicate', config.INKWELL_REPLICATE_CONCURRENCY, config.INKWELL_REPLICATE_RPM);
     providers.images = createReplicateImages({
@@ -78,8 +85,18 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
       requestTimeoutMs: config.INKWELL_PROVIDER_TIMEOUT_MS,
       ...(config.REPLICATE_BASE_URL ? { baseUrl: config.REPLICATE_BASE_URL } : {}),
       limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
+      // With webhooks, polls are a slow fallback for a webhook that never came.
+      ...(config.INKWELL_PUBLIC_URL && hooks
+        ? {
+            webhook: {
+              url: `${config.INKWELL_PUBLIC_URL.replace(/\/+$/, '')}/hooks/replicate`,
+              waiters: hooks.waiters,
+            },
+            pollIntervalMs: 30_000,
+          }
+        : {}),
     });
-    log.info({ model: config.REPLICATE_MODEL }, 'images: Replicate');
+    log.info({ model: config.REPLICATE_MODEL, webhooks: Boolean(config.INKWELL_PUBLIC_URL) }, 'images: Replicate');
   } else {
     log.warn('REPLICATE_API_TOKEN is not set: header images are rendered locally as SVG');
     providers.images = createSvgImageMaker({ dataDir: config.dataDir });

@@ -12,6 +12,7 @@ import { clip } from './offline/offline.templates';
 import { abortedFailure, sleep } from './offline/seed';
 import { parseRetryAfter, type ProviderLimit } from './openai.writer';
 import type { ProviderRefs } from './refs.port';
+import type { PredictionWaiters } from './replicate.webhooks';
 
 /** Options of the Replicate image maker; `model` is `owner/name` or `owner/name:version`. */
 export interface ReplicateImagesOptions {
@@ -28,6 +29,8 @@ export interface ReplicateImagesOptions {
   /** Time allowed for one HTTP exchange (a create gets `waitSeconds` on top); default 30 s. */
   requestTimeoutMs?: number;
   limit?: ProviderLimit;
+  /** Webhooks: predictions are created with this `url`, and a finished one delivered to `waiters` ends the wait. */
+  webhook?: { url: string; waiters: PredictionWaiters };
 }
 
 /** The ref key under which a blog's prediction id is kept; an empty value means none. */
@@ -84,6 +87,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
   const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
   const limit: ProviderLimit = opts.limit ?? ((_, fn) => fn());
   const [modelName, version] = opts.model.split(':');
+  const webhookFields = opts.webhook ? { webhook: opts.webhook.url, webhook_events_filter: ['completed'] } : {};
   if (!/^[\w.-]+\/[\w.-]+$/.test(modelName ?? '')) {
     throw new Error(`Replicate model must be "owner/name" or "owner/name:version", got "${opts.model}"`);
   }
@@ -116,7 +120,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
         {
           method: 'POST',
           headers: waitSeconds > 0 ? { Prefer: `wait=${waitSeconds}` } : {},
-          body: JSON.stringify(version ? { version, input } : { input }),
+          body: JSON.stringify({ ...(version ? { version } : {}), input, ...webhookFields }),
         },
         requestTimeoutMs + waitSeconds * 1000,
       ),
@@ -151,7 +155,14 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
           true,
         );
       }
-      await sleep(pollIntervalMs, call.signal);
+      // With webhooks, the poll interval is a slow fallback: a delivered prediction ends the wait at once.
+      const delivered = opts.webhook
+        ? await opts.webhook.waiters.waitFor(first.id, pollIntervalMs, call.signal)
+        : await sleep(pollIntervalMs, call.signal);
+      if (delivered) {
+        prediction = delivered;
+        continue;
+      }
       try {
         const next = await fetchPrediction(first.id, call.signal, deadline);
         if (!next) {

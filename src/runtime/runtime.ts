@@ -12,6 +12,11 @@ import type { Database } from '../db/database';
 import { createHttpServer } from '../http/server';
 import { createIntake } from '../intake/intake';
 import { createRouter } from '../intake/router';
+import { createBulk } from '../intake/bulk';
+import { createBulkRepo } from '../db/bulk.repo';
+import type { WebhookPrediction } from '../providers/replicate.webhooks';
+import { createRetentionRepo } from '../db/retention.repo';
+import { createRetention } from './retention';
 import { createForwarder } from '../bus/forwarder';
 import { createLeaseRepo } from '../db/lease.repo';
 import { createLeaseManager } from './leases';
@@ -149,8 +154,33 @@ export function createRuntime(deps: RuntimeDeps) {
     waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
   });
   let draining = false;
+  // A verified webhook may reach any process: it goes out on the bus, and the one whose image stage waits takes it.
+  const hooks = deps.providers.replicateHooks;
+  const hookSubject = `${config.INKWELL_SUBJECT_PREFIX}.hooks.replicate`;
+  const unhook = hooks
+    ? bus.subscribe(hookSubject, (msg) => {
+        try {
+          hooks.waiters.deliver(JSON.parse(new TextDecoder().decode(msg.data)) as WebhookPrediction);
+        } catch (err) {
+          log.warn({ err }, 'a relayed Replicate webhook could not be read');
+        }
+      })
+    : undefined;
+  const retention = createRetention({
+    repo: createRetentionRepo(database.db),
+    log,
+    days: config.INKWELL_RETENTION_DAYS,
+    onPruned: (counts) => metrics.countPruned({ ...counts }),
+  });
+  const bulk = createBulk({
+    intake,
+    repo: createBulkRepo(database.db),
+    log,
+    onOutcome: (name, outcome) => metrics.countBulk(name, outcome),
+  });
   const http = createHttpServer({
     intake,
+    bulk,
     log,
     ping: () => database.ping(),
     draining: () => draining,
@@ -162,6 +192,9 @@ export function createRuntime(deps: RuntimeDeps) {
     },
     observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
+    ...(hooks
+      ? { replicateHook: { secret: hooks.secret, log, onPrediction: (p) => void bus.publish(hookSubject, p) } }
+      : {}),
   });
   const handler = createCommandHandler({ intake, bus, subjects, log });
   let consumer: { stop(): Promise<void> } | undefined;
@@ -184,6 +217,8 @@ export function createRuntime(deps: RuntimeDeps) {
     fleet,
     /** Prometheus registry and the hooks for limiter waits and leases held. */
     metrics,
+    /** Prunes ended blogs past `INKWELL_RETENTION_DAYS` (also scheduled every 10 minutes after start). */
+    retention,
     /**
      * Migrates, rehydrates and listens; resolves with the HTTP port. Once `stop` is aborted it goes no further than
      * the phase it is in (port 0): the caller's `stop()` then closes what was opened.
@@ -207,6 +242,7 @@ export function createRuntime(deps: RuntimeDeps) {
       const unfollow = bus.subscribe(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, () => leases.kick());
       unserve = () => (unserveForwarded?.(), unfollow());
       relay.start();
+      retention.start();
       if (bus.kind === 'nats') {
         const names = {
           commands: config.INKWELL_COMMANDS_STREAM,
@@ -238,9 +274,11 @@ export function createRuntime(deps: RuntimeDeps) {
         draining = true;
         await consumer?.stop();
         unserve?.();
+        await retention.stop();
         await leases.stop();
-        await waitForCalls(deps.drainGraceMs ?? 5_000);
+        await waitForCalls(deps.drainGraceMs ?? 5_000); // image stages may still hear their webhook meanwhile
         await supervisor.stopAll();
+        unhook?.();
         await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));
         // Hand the stores over at once: the next process (or a peer's next tick) takes them.
         await leases

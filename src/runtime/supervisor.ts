@@ -285,6 +285,8 @@ export function createSupervisor(deps: SupervisorDeps) {
         const row = await rows.load(blogId);
         // Another store's blog is never restored here: its store's lease is not ours to use.
         if (!row || row.quarantinedAt || (instanceId !== undefined && row.instanceId !== instanceId)) return undefined;
+        // An ended blog pruned by retention has no snapshot left to restore (the intake answers from its status).
+        if (row.prunedAt) return undefined;
         return live.get(blogId) ?? (await restore(row));
       })().finally(() => loading.delete(blogId));
       loading.set(blogId, promise);

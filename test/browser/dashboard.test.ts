@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core) against a listening runtime on
  * PGlite with slowed offline providers: it asks for the API token, shows live counts changing, opens a blog's
- * timeline, and retries a failed blog with its button. Saves the screenshot shown in the README.
+ * timeline, retries a failed blog with its button, picks an idea of a blog awaiting selection and cancels a blog from
+ * its timeline. Saves the screenshot shown in the README.
  * Without chromium it fails under CI=true and is skipped (saying why) elsewhere.
  */
 import { existsSync } from 'node:fs';
@@ -51,6 +52,8 @@ function rejecting(p: Providers): Providers {
 /** A blog as the API returns it (only what these tests read). */
 interface ApiBlog {
   status?: string;
+  ideas?: { title: string }[];
+  idea?: { title: string };
 }
 
 async function api(method: 'GET' | 'POST', url: string, body?: unknown): Promise<ApiBlog> {
@@ -181,5 +184,32 @@ describe.skipIf(!hasChromium && !inCi)('dashboard in chromium', () => {
     await expect.poll(() => row.count(), { timeout: 15_000 }).toBe(0);
     await expect.poll(async () => (await api('GET', '/api/blogs/d-rejected')).status, { timeout: 15_000 }).toBe('DONE');
     await expect.poll(() => count('FAILED'), { timeout: 10_000 }).toBe(0);
+  });
+
+  it('picks the second idea of a blog awaiting selection in the page, and the blog is written from it', async () => {
+    await api('POST', '/api/blogs', { blogId: 'd-pick', instanceId: 'shop-pick', topic: 'Winter gardening' });
+    const second = page.locator('[data-awaiting="d-pick"] li[data-idea="1"]');
+    await expect.poll(() => second.count(), { timeout: 15_000 }).toBe(1);
+    const { ideas } = await api('GET', '/api/blogs/d-pick');
+    await expect(second.locator('b').textContent()).resolves.toBe(ideas![1]!.title);
+    await second.locator('button.pick').click();
+    await expect.poll(async () => (await api('GET', '/api/blogs/d-pick')).status, { timeout: 20_000 }).toBe('DONE');
+    expect((await api('GET', '/api/blogs/d-pick')).idea).toMatchObject({ title: ideas![1]!.title });
+    await expect.poll(() => page.locator('[data-awaiting="d-pick"]').count(), { timeout: 10_000 }).toBe(0);
+  });
+
+  it('cancels a blog from its timeline, and the timeline shows it ended', async () => {
+    await api('POST', '/api/blogs', { blogId: 'd-cancel', instanceId: 'shop-pick', topic: 'Never mind' });
+    const link = page.locator('[data-awaiting="d-cancel"] a.blog');
+    await expect.poll(() => link.count(), { timeout: 15_000 }).toBe(1);
+    await link.click();
+    const cancel = page.locator('#timeline-actions button.cancel');
+    await expect.poll(() => cancel.count(), { timeout: 10_000 }).toBe(1);
+    await cancel.click();
+    await expect
+      .poll(async () => (await api('GET', '/api/blogs/d-cancel')).status, { timeout: 10_000 })
+      .toBe('CANCELLED');
+    await expect.poll(() => page.locator('#timeline').textContent(), { timeout: 10_000 }).toContain('CANCELLED');
+    await expect.poll(() => cancel.count(), { timeout: 10_000 }).toBe(0);
   });
 });

@@ -165,6 +165,42 @@ describe.skipIf(!probeDb || !natsProbe)('inkwell CLI (needs PostgreSQL and NATS)
     expect(JSON.parse(listed.stdout).items.map((b: { blogId: string }) => b.blogId)).toEqual(['cli-http-1']);
   });
 
+  it('cancels every matching blog with cancel --all (counts first with --dry-run), and no other', async () => {
+    const overHttp = ['--http', rt.base];
+    for (const [blogId, store] of [
+      ['cli-bulk-1', 'store-bulk'],
+      ['cli-bulk-2', 'store-bulk'],
+      ['cli-bulk-3', 'store-bulk-other'],
+    ] as const) {
+      const run = await cli(['create', '--instance', store, '--topic', 'Bulk', '--blog', blogId, ...overHttp]);
+      expect(run.code, run.stderr).toBe(0);
+      await untilStatus(blogId, store, 'AWAITING_SELECTION');
+    }
+    const counted = await cli(['cancel', '--all', '--instance', 'store-bulk', '--dry-run', ...overHttp]);
+    expect(counted.code, counted.stderr).toBe(0);
+    expect(JSON.parse(counted.stdout)).toEqual({ matched: 2, applied: 0 });
+    await untilStatus('cli-bulk-1', 'store-bulk', 'AWAITING_SELECTION');
+
+    const run = await cli([
+      'cancel',
+      '--all',
+      '--instance',
+      'store-bulk',
+      '--stage',
+      'AWAITING_SELECTION',
+      ...overHttp,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ matched: 2, applied: 2 });
+    await untilStatus('cli-bulk-1', 'store-bulk', 'CANCELLED');
+    await untilStatus('cli-bulk-2', 'store-bulk', 'CANCELLED');
+    await untilStatus('cli-bulk-3', 'store-bulk-other', 'AWAITING_SELECTION');
+
+    const noFilter = await cli(['retry', '--all', ...overHttp]);
+    expect(noFilter.code).toBe(2);
+    expect(noFilter.stderr).toMatch(/^inkwell: invalid --all: give at least one filter/);
+  });
+
   it('exits 1 and prints the NOT_FOUND rejection of a select on an unknown blog over NATS', async () => {
     const run = await cli(['select', 'no-such-blog', '--instance', 'store-a', '--index', '0'], natsEnv());
     expect(run.code).toBe(1);

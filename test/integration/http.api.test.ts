@@ -14,6 +14,7 @@ import { StageFailure } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { injectJson } from '../support/inject';
 
 const TOKEN = 'test-token-123';
 let dataDir: string;
@@ -34,18 +35,8 @@ function failingProviders(base: Providers): Providers {
   };
 }
 
-async function call(method: 'GET' | 'POST', url: string, body?: unknown, token: string | null = TOKEN) {
-  const res = await runtime.http.inject({
-    method,
-    url,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { payload: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  return { status: res.statusCode, body: res.json<Record<string, any>>() }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
+const call = (method: 'GET' | 'POST', url: string, body?: unknown, token: string | null = TOKEN) =>
+  injectJson(runtime.http, token, method, url, body);
 
 async function waitForStatus(blogId: string, status: string) {
   for (let i = 0; i < 200; i++) {

@@ -5,6 +5,7 @@
  * while polled, and ends as planned (`succeeded` with an image URL by default) after `polls` GETs. Any reply can be
  * scripted per test, and every request is recorded with its timestamps.
  */
+import { createHmac, randomUUID } from 'node:crypto';
 import { startRecordingServer, type HttpReply, type RecordedRequest } from './fake.openai';
 
 /** How the predictions created from now on end. */
@@ -45,6 +46,8 @@ export interface FakeReplicate {
   /** Recorded `GET /v1/predictions/:id`. */
   polls(): RecordedRequest[];
   maxInFlight(): number;
+  /** Webhooks sent so far (with `webhookSecret`). */
+  webhooks: SentWebhook[];
   /** Changes how later predictions end. */
   plan(plan: Partial<PredictionPlan>): void;
   /** `fn(request)` answers any request; `undefined` keeps the normal answer. */
@@ -83,6 +86,28 @@ export interface FakeReplicateOptions {
    * ends (or after n seconds, still processing), a poll sees it finished once the time has passed. Default: polls.
    */
   runMs?: number | ((req: RecordedRequest) => number);
+  /**
+   * Replicate's webhook signing secret (`whsec_<base64>`): a create that names a `webhook` gets the finished
+   * prediction POSTed there when it ends (with `runMs`), signed the Standard Webhooks way.
+   */
+  webhookSecret?: string;
+}
+
+/** A webhook the fake sent: exactly the headers and body, and when. */
+export interface SentWebhook {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  sentAt: number;
+  status?: number;
+}
+
+/** Standard Webhooks headers for `body` under `secret`, at `timestamp` (Unix seconds). */
+export function signWebhook(secret: string, body: string, id = `msg_${randomUUID()}`, timestamp = Date.now() / 1000) {
+  const ts = String(Math.floor(timestamp));
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+  return { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}` };
 }
 
 /** Starts the fake. */
@@ -108,10 +133,28 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
       p.output = p.plan.output ?? [`https://replicate.delivery/fake/${p.id}/out-0.webp`];
     else p.error = p.plan.error ?? (p.plan.status === 'failed' ? 'CUDA out of memory' : null);
   };
+  const webhooks: SentWebhook[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  /** Sends the finished prediction to its webhook once `ms` have passed. */
+  const notifyLater = (p: FakePrediction, url: string, ms: number) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      advance(p);
+      const body = JSON.stringify(view(p));
+      const headers = { 'content-type': 'application/json', ...signWebhook(opts.webhookSecret!, body) };
+      const sent: SentWebhook = { url, headers, body, sentAt: Date.now() };
+      webhooks.push(sent);
+      fetch(url, { method: 'POST', headers, body }).then(
+        (res) => void (sent.status = res.status),
+        () => void (sent.status = 0),
+      );
+    }, ms);
+    timers.add(timer);
+  };
   const view = ({ polls: _polls, plan: _plan, ...p }: FakePrediction) => ({ ...p, source: 'api', data_removed: false });
 
   const create = (req: RecordedRequest, model: string, version: string): HttpReply => {
-    const body = (req.body ?? {}) as { input?: unknown; version?: string };
+    const body = (req.body ?? {}) as { input?: unknown; version?: string; webhook?: string };
     if (typeof body.input !== 'object' || body.input === null)
       return problem(422, 'Invalid input', 'input is required');
     const id = `p${Math.random().toString(36).slice(2, 14)}`;
@@ -141,6 +184,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
     const waitMs = 1000 * Number(/wait=(\d+)/.exec(String(req.headers.prefer ?? ''))?.[1] ?? 0);
     doneAt.set(id, Date.now() + (waitMs >= runMs ? 0 : runMs));
     advance(prediction);
+    if (opts.webhookSecret && typeof body.webhook === 'string') notifyLater(prediction, body.webhook, runMs);
     if (!prediction.completed_at) prediction.status = waitMs > 0 ? 'processing' : 'starting';
     return { status: 201, body: view(prediction), delayMs: Math.min(waitMs, runMs) };
   };
@@ -186,6 +230,10 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
     plan: (next) => void (plan = { ...plan, ...next }),
     script: (fn) => void (script = fn),
     enqueue: (...replies) => void queue.push(...replies),
-    close: server.close,
+    webhooks,
+    close: () => {
+      for (const timer of timers) clearTimeout(timer);
+      return server.close();
+    },
   };
 }

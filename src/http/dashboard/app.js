@@ -2,6 +2,8 @@
  * whenever a status event arrives on the SSE stream (/api/events) and every few seconds as a fallback. */
 /* global document, window, fetch, sessionStorage, EventSource, setTimeout, clearTimeout, setInterval */
 
+import { cancelButton, renderAwaiting } from './owner.js';
+
 const STATUSES = [
   'PENDING',
   'GENERATING_IDEAS',
@@ -229,8 +231,16 @@ async function showTimeline(blogId, instanceId) {
       ),
     ),
   );
+  const last = items[items.length - 1];
+  const owner = { api, el, onChange: () => (scheduleRefresh(), void reopenTimeline()) };
+  $('#timeline-actions').replaceChildren(last ? (cancelButton(owner, { blogId, instanceId }, last.status) ?? '') : '');
+  shownTimeline = { blogId, instanceId };
   $('#timeline-panel').scrollIntoView({ block: 'nearest' });
 }
+
+/** The blog whose timeline is open: shown again when its events change. */
+let shownTimeline;
+const reopenTimeline = () => (shownTimeline ? showTimeline(shownTimeline.blogId, shownTimeline.instanceId) : undefined);
 
 async function renderFailed() {
   const { items } = await api('/api/blogs?status=FAILED&limit=50');
@@ -312,6 +322,7 @@ async function refresh() {
   try {
     renderFleet(await api('/api/fleet'));
     await renderFailed();
+    await renderAwaiting({ api, el, blogLink, onChange: scheduleRefresh });
   } catch (err) {
     $('#summary').textContent = `cannot load: ${err.message}`;
   }
@@ -323,8 +334,10 @@ function connect() {
   source.addEventListener('open', () => ((badge.textContent = 'live'), badge.classList.add('live')));
   source.addEventListener('error', () => ((badge.textContent = 'reconnecting'), badge.classList.remove('live')));
   source.addEventListener('status', (msg) => {
-    addEvent(JSON.parse(msg.data));
+    const event = JSON.parse(msg.data);
+    addEvent(event);
     scheduleRefresh();
+    if (shownTimeline?.blogId === event.blogId) void reopenTimeline();
   });
 }
 

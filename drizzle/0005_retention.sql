@@ -1,0 +1,2 @@
+ALTER TABLE "blogs" ADD COLUMN "pruned_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "blogs_retention_idx" ON "blogs" USING btree ("updated_at","blog_id") WHERE status in ('DONE', 'CANCELLED') and pruned_at is null;

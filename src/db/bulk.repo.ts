@@ -1,0 +1,53 @@
+/** The selection of a bulk command: the blogs matching its filters that the command can move, in pages. */
+import { sql, type SQL } from 'drizzle-orm';
+import type { BulkFilter } from '../intake/bulk.schema';
+import { rowsOf, type Db } from './database';
+
+/** The bulk commands and the statuses each one can move. */
+export type BulkCommandName = 'retry' | 'cancel';
+
+/** A blog a bulk command will send its command to. */
+export interface BulkTarget {
+  blogId: string;
+  instanceId: string;
+}
+
+function conditions(name: BulkCommandName, f: BulkFilter): SQL {
+  const parts: SQL[] = [
+    // Only blogs the command applies to count as matched: retry moves FAILED blogs, cancel unfinished ones.
+    name === 'retry' ? sql`status = 'FAILED'` : sql`status not in ('DONE', 'CANCELLED')`,
+    sql`quarantined_at is null`,
+  ];
+  if (f.instanceId) parts.push(sql`instance_id = ${f.instanceId}`);
+  if (f.status) parts.push(sql`status = ${f.status}`);
+  if (f.code) parts.push(sql`(view->'error'->>'code') = ${f.code}`);
+  if (f.stage) parts.push(sql`coalesce(view->'error'->>'stage', status) = ${f.stage}`);
+  if (f.createdAfter) parts.push(sql`created_at > ${f.createdAfter}::timestamptz`);
+  if (f.createdBefore) parts.push(sql`created_at < ${f.createdBefore}::timestamptz`);
+  return sql.join(parts, sql` and `);
+}
+
+/** Creates the bulk selection queries over `db`. */
+export function createBulkRepo(db: Db) {
+  return {
+    /** How many blogs `name` with filter `f` would move now. */
+    async count(name: BulkCommandName, f: BulkFilter): Promise<number> {
+      const [row] = rowsOf<{ n: number }>(
+        await db.execute(sql`select count(*)::int as n from blogs where ${conditions(name, f)}`),
+      );
+      return row?.n ?? 0;
+    },
+    /** The next `limit` matching blogs after `afterId`, by blog id (a keyset page: each blog is seen once). */
+    async page(name: BulkCommandName, f: BulkFilter, afterId: string, limit: number): Promise<BulkTarget[]> {
+      return rowsOf<BulkTarget>(
+        await db.execute(sql`
+          select blog_id as "blogId", instance_id as "instanceId" from blogs
+          where ${conditions(name, f)} and blog_id > ${afterId}
+          order by blog_id limit ${limit}`),
+      );
+    },
+  };
+}
+
+/** The bulk repository's interface. */
+export type BulkRepo = ReturnType<typeof createBulkRepo>;
