@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CommandError } from '../errors';
 import { idSchema, type CommandName } from '../intake/command.schema';
+import { OPENAPI_PATH } from './openapi.route';
 import type { HttpDeps } from './server';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -25,7 +26,7 @@ function optionalParam(value: unknown, name: string): string | undefined {
 /** Registers the blog API on `app`. */
 export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (!deps.apiToken || !req.url.startsWith('/api')) return;
+    if (!deps.apiToken || !req.url.startsWith('/api') || req.routeOptions.url === OPENAPI_PATH) return;
     // EventSource cannot send headers: the event stream alone may carry the token as `?token=`.
     const streamToken = req.routeOptions.url === '/api/events' ? (req.query as { token?: string }).token : undefined;
     const header = req.headers.authorization ?? (streamToken ? `Bearer ${streamToken}` : undefined);

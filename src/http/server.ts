@@ -11,6 +11,7 @@ import { registerBlogRoutes } from './blogs.routes';
 import { registerDashboard } from './dashboard';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
+import { registerOpenApiRoute } from './openapi.route';
 import { registerTimelineRoutes } from './timeline.routes';
 import type { OutboxRepo } from '../db/outbox.repo';
 import type { Fleet } from '../runtime/fleet.store';
@@ -69,6 +70,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerBlogRoutes(app, deps);
+  registerOpenApiRoute(app);
   if (deps.observe) {
     registerMetricsRoute(app, deps.observe.metrics);
     registerDashboard(app, deps.observe);
