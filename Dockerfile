@@ -3,6 +3,7 @@ FROM node:20-slim
 
 WORKDIR /app
 ENV INKWELL_DATA_DIR=/data \
+    HOST=0.0.0.0 \
     PORT=3000
 
 COPY package.json package-lock.json ./
