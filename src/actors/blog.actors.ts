@@ -7,6 +7,8 @@ import type { StageInput } from '../../machines/blog.machine';
 import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput } from '../../machines/blog.types';
 import { InkwellError, StageFailure } from '../errors';
 import { fromDeadline } from './deadline.actor';
+import { STATUS_OF_STAGE } from '../runtime/fleet.store';
+import { inStageSpan } from '../telemetry/spans';
 import type { ImageMaker } from '../providers/image.port';
 import type { Publisher } from '../providers/publisher.port';
 import type { TextWriter } from '../providers/text.port';
@@ -58,7 +60,10 @@ export function createBlogActors(deps: BlogActorDeps) {
       const owner = { blogId: input.blogId, instanceId: input.instanceId, attempt: input.attempt };
       deps.onCall?.(name, 'start', undefined, owner);
       try {
-        const result = await run(input, signal);
+        const result = await inStageSpan(
+          { ...owner, stage: STATUS_OF_STAGE[name] ?? name, traceparent: input.request.traceparent },
+          () => run(input, signal),
+        );
         deps.onCall?.(name, 'ok', undefined, owner);
         return { result, at: now() };
       } catch (error) {

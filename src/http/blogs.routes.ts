@@ -19,6 +19,10 @@ function param(value: unknown, name: string): string {
   return parsed.data;
 }
 
+/** The caller's W3C `traceparent`, which the command's span continues. */
+const traceOf = (req: FastifyRequest) =>
+  typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {};
+
 function optionalParam(value: unknown, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : param(value, name);
 }
@@ -46,7 +50,7 @@ export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.post('/api/blogs', async (req, reply) => {
-    const { blog } = await deps.intake.apply('create', req.body);
+    const { blog } = await deps.intake.apply('create', req.body, traceOf(req));
     return reply.status(202).send(blog);
   });
 
@@ -55,7 +59,7 @@ export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
       const body = req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
       const blogId = param(req.params.blogId, 'blogId');
       const command = name === 'select' ? { ...body, blogId } : { blogId, instanceId: body.instanceId };
-      const { blog } = await deps.intake.apply(name, command);
+      const { blog } = await deps.intake.apply(name, command, traceOf(req));
       return reply.status(202).send(blog);
     });
   }
