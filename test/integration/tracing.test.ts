@@ -3,7 +3,6 @@
  * `traceparent` through the `create` command, every stage attempt (a failed one included) and each provider call.
  * Without OTEL_EXPORTER_OTLP_ENDPOINT, nothing records.
  */
-import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,29 +14,12 @@ import { StageFailure } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
 import { createRuntime } from '../../src/runtime/runtime';
-
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
-}
-interface OtlpBody {
-  resourceSpans: { resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
-}
+import { attr, startOtlpReceiver } from '../support/otlp.receiver';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
-const received: OtlpBody[] = [];
-let receiver: Server;
-let endpoint: string;
+let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
 let dataDir: string;
-
-const attr = (span: OtlpSpan, key: string) => {
-  const v = span.attributes.find((a) => a.key === key)?.value;
-  return v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : undefined);
-};
 
 /** Offline providers whose first article call fails (retryable), so the stage has two attempts. */
 function flakyProviders(base: Providers): Providers {
@@ -57,30 +39,20 @@ function flakyProviders(base: Providers): Providers {
 }
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      if (req.url === '/v1/traces' && req.headers['content-type']?.includes('json'))
-        received.push(JSON.parse(body) as OtlpBody);
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  receiver = await startOtlpReceiver();
   dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-tracing-'));
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => receiver.close(resolve));
+  await receiver.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('traces over OTLP/HTTP', () => {
   it('refuses an OTLP protocol other than http/json at start, naming the variable', () => {
-    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
-      /OTEL_EXPORTER_OTLP_PROTOCOL/,
-    );
+    expect(() =>
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+    ).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL/);
   });
 
   it('records nothing without OTEL_EXPORTER_OTLP_ENDPOINT', () => {
@@ -92,7 +64,7 @@ describe('traces over OTLP/HTTP', () => {
       INKWELL_DATA_DIR: dataDir,
       INKWELL_LOG_LEVEL: 'silent',
       INKWELL_RETRY_BASE_MS: '10',
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     };
     const config = loadConfig(env);
     const log = createLogger('silent', 'test');
@@ -119,16 +91,20 @@ describe('traces over OTLP/HTTP', () => {
       await runtime.stop(); // flushes the spans
     }
 
-    const spans = received.flatMap((b) => b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
-    const service = received[0]?.resourceSpans[0]?.resource.attributes.find((a) => a.key === 'service.name');
-    expect(service?.value.stringValue).toBe('inkwell');
+    const spans = receiver.spans;
+    expect(new Set(spans.map((s) => attr(s.resource, 'service.name')))).toEqual(new Set(['inkwell']));
     expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([TRACE_ID]));
 
     const command = spans.find((s) => s.name === 'command create');
     expect(command?.parentSpanId).toBe(CALLER_SPAN);
     const stages = spans.filter((s) => s.name.startsWith('stage '));
     expect(
-      stages.map((s) => [attr(s, 'stage'), attr(s, 'attempt'), attr(s, 'outcome'), attr(s, 'error.code') ?? null]),
+      stages.map((s) => [
+        attr(s.attributes, 'stage'),
+        attr(s.attributes, 'attempt'),
+        attr(s.attributes, 'outcome'),
+        attr(s.attributes, 'error.code') ?? null,
+      ]),
     ).toEqual([
       ['GENERATING_CONTENT', 1, 'error', 'RATE_LIMITED'],
       ['GENERATING_CONTENT', 2, 'ok', null],
@@ -137,8 +113,8 @@ describe('traces over OTLP/HTTP', () => {
     ]);
     for (const stage of stages) {
       expect(stage.parentSpanId).toBe(command?.spanId);
-      expect(attr(stage, 'store.id')).toBe('traced-store');
-      expect(attr(stage, 'blog.id')).toBe(attr(stages[0]!, 'blog.id'));
+      expect(attr(stage.attributes, 'store.id')).toBe('traced-store');
+      expect(attr(stage.attributes, 'blog.id')).toBe(attr(stages[0]!.attributes, 'blog.id'));
     }
     const calls = spans.filter((s) => ['writer.', 'images.', 'publisher.'].some((p) => s.name.startsWith(p)));
     expect(calls.map((c) => [c.name, stages.findIndex((s) => s.spanId === c.parentSpanId)])).toEqual([
