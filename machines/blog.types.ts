@@ -43,6 +43,8 @@ export interface BlogRequest {
   language?: string;
   tone?: string;
   authorMemberId?: string;
+  /** The W3C trace context of the `create`, so every stage attempt, in any process, continues its trace. */
+  traceparent?: string;
 }
 
 /** The written article; `html` is already sanitized. */

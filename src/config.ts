@@ -73,6 +73,8 @@ const schema = z.object({
   INKWELL_LEASE_TTL_MS: ms.default(15_000),
   INKWELL_PROVIDER_TIMEOUT_MS: ms.default(60_000),
   INKWELL_INSPECT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.literal('http/json', 'only http/json is supported').optional(),
   INKWELL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

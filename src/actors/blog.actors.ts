@@ -8,6 +8,8 @@ import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput
 import { InkwellError, isConnectionFailure, StageFailure } from '../errors';
 import { fromDeadline } from './deadline.actor';
 import { sleep } from '../providers/offline/seed';
+import { STATUS_OF_STAGE } from '../runtime/fleet.store';
+import { inStageSpan } from '../telemetry/spans';
 import type { ImageMaker } from '../providers/image.port';
 import type { Publisher } from '../providers/publisher.port';
 import type { TextWriter } from '../providers/text.port';
@@ -93,7 +95,10 @@ export function createBlogActors(deps: BlogActorDeps) {
       const owner = { blogId: input.blogId, instanceId: input.instanceId, attempt: input.attempt };
       deps.onCall?.(name, 'start', undefined, owner);
       try {
-        const result = await runThroughOutages(name, input, signal, run);
+        const result = await inStageSpan(
+          { ...owner, stage: STATUS_OF_STAGE[name] ?? name, traceparent: input.request.traceparent },
+          () => runThroughOutages(name, input, signal, run),
+        );
         deps.onCall?.(name, 'ok', undefined, owner);
         return { result, at: now() };
       } catch (error) {

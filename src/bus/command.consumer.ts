@@ -44,6 +44,7 @@ export function startCommandConsumer(deps: {
     const outcome = await deps.handler.handle(m.subject, m.data, {
       ...(m.headers?.get('Nats-Msg-Id') ? { msgId: m.headers.get('Nats-Msg-Id') } : {}),
       streamSeq: m.seq,
+      ...(m.headers?.get('traceparent') ? { traceparent: m.headers.get('traceparent') } : {}),
     });
     if (outcome.kind === 'retry') {
       const delay = redeliveryDelay(m.info.deliveryCount);

@@ -19,6 +19,8 @@ export type CommandOutcome =
 export interface CommandMeta {
   msgId?: string;
   streamSeq?: number;
+  /** The message's W3C `traceparent` header. */
+  traceparent?: string;
 }
 
 /**
@@ -72,7 +74,10 @@ export function createCommandHandler(deps: { intake: Intake; bus: Bus; subjects:
           return await reject(subject, undefined, 'INVALID_PAYLOAD', 'body is not UTF-8 JSON');
         }
         const blogIdHint = name === 'create' ? blogIdForMessage(meta) : undefined;
-        await deps.intake.apply(name, body, blogIdHint ? { blogIdHint } : {});
+        await deps.intake.apply(name, body, {
+          ...(blogIdHint ? { blogIdHint } : {}),
+          ...(meta.traceparent ? { traceparent: meta.traceparent } : {}),
+        });
         return { kind: 'applied' };
       } catch (err) {
         if (err instanceof CommandError) {

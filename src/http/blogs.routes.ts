@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CommandError } from '../errors';
 import { idSchema, type CommandName } from '../intake/command.schema';
+import { OPENAPI_PATH } from './openapi.route';
 import type { HttpDeps } from './server';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -18,6 +19,10 @@ function param(value: unknown, name: string): string {
   return parsed.data;
 }
 
+/** The caller's W3C `traceparent`, which the command's span continues. */
+const traceOf = (req: FastifyRequest) =>
+  typeof req.headers.traceparent === 'string' ? { traceparent: req.headers.traceparent } : {};
+
 function optionalParam(value: unknown, name: string): string | undefined {
   return value === undefined || value === '' ? undefined : param(value, name);
 }
@@ -25,7 +30,7 @@ function optionalParam(value: unknown, name: string): string | undefined {
 /** Registers the blog API on `app`. */
 export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (!deps.apiToken || !req.url.startsWith('/api')) return;
+    if (!deps.apiToken || !req.url.startsWith('/api') || req.routeOptions.url === OPENAPI_PATH) return;
     // EventSource cannot send headers: the event stream alone may carry the token as `?token=`.
     const streamToken = req.routeOptions.url === '/api/events' ? (req.query as { token?: string }).token : undefined;
     const header = req.headers.authorization ?? (streamToken ? `Bearer ${streamToken}` : undefined);
@@ -45,7 +50,7 @@ export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.post('/api/blogs', async (req, reply) => {
-    const { blog } = await deps.intake.apply('create', req.body);
+    const { blog } = await deps.intake.apply('create', req.body, traceOf(req));
     return reply.status(202).send(blog);
   });
 
@@ -62,7 +67,7 @@ export function registerBlogRoutes(app: FastifyInstance, deps: HttpDeps): void {
       const body = req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {};
       const blogId = param(req.params.blogId, 'blogId');
       const command = name === 'select' ? { ...body, blogId } : { blogId, instanceId: body.instanceId };
-      const { blog } = await deps.intake.apply(name, command);
+      const { blog } = await deps.intake.apply(name, command, traceOf(req));
       return reply.status(202).send(blog);
     });
   }

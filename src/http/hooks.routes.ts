@@ -14,12 +14,19 @@ export interface ReplicateHookDeps {
 const isPrediction = (v: unknown): v is WebhookPrediction =>
   typeof v === 'object' && v !== null && typeof (v as { id?: unknown }).id === 'string';
 
-/** Registers the route in its own scope, so that only it receives the body as bytes. */
-export function registerReplicateHook(app: FastifyInstance, deps: ReplicateHookDeps): void {
+/**
+ * Registers the route in its own scope, so that only it receives the body as bytes. Without `deps` (no
+ * `REPLICATE_WEBHOOK_SECRET`) nothing can verify, so every delivery is refused with 401.
+ */
+export function registerReplicateHook(app: FastifyInstance, deps: ReplicateHookDeps | undefined): void {
   const seen = createSeenIds();
   void app.register((scope, _opts, done) => {
     scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, next) => next(null, body));
     scope.post('/hooks/replicate', async (req, reply) => {
+      if (!deps) {
+        const message = 'webhooks are not configured here (INKWELL_PUBLIC_URL, REPLICATE_WEBHOOK_SECRET)';
+        return reply.status(401).send({ error: { code: 'UNAUTHORIZED', message } });
+      }
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const refused = verifyWebhook(deps.secret, req.headers, raw);
       if (refused) {

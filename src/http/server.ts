@@ -14,6 +14,7 @@ import { registerDashboard } from './dashboard';
 import { registerReplicateHook, type ReplicateHookDeps } from './hooks.routes';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
+import { registerOpenApiRoute } from './openapi.route';
 import { registerTimelineRoutes } from './timeline.routes';
 import type { OutboxRepo } from '../db/outbox.repo';
 import type { Fleet } from '../runtime/fleet.store';
@@ -94,7 +95,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerBlogRoutes(app, deps);
-  if (deps.replicateHook) registerReplicateHook(app, deps.replicateHook);
+  registerReplicateHook(app, deps.replicateHook);
+  registerOpenApiRoute(app);
   if (deps.observe) {
     registerMetricsRoute(app, deps.observe.metrics);
     registerDashboard(app, deps.observe);

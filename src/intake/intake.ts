@@ -9,6 +9,7 @@ import type { BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
 import { LIVE_STATUSES, type BlogRepo } from '../db/blog.repo';
 import { CommandError } from '../errors';
+import { currentTraceparent, inCommandSpan } from '../telemetry/spans';
 import type { LiveBlog, Supervisor } from '../runtime/supervisor';
 import { encodeCursor, listSchema } from './list.schema';
 import {
@@ -33,6 +34,8 @@ export interface ApplyOptions {
   blogIdHint?: string;
   /** Set by the owner of a store when another process forwarded the command: never forward again. */
   forwarded?: boolean;
+  /** The caller's W3C `traceparent` (HTTP or NATS header), continued by the command's span. */
+  traceparent?: string;
 }
 
 /** The outcome of an applied command. */
@@ -82,6 +85,7 @@ export function createIntake(deps: IntakeDeps) {
       ...(c.language !== undefined ? { language: c.language } : {}),
       ...(c.tone !== undefined ? { tone: c.tone } : {}),
       ...(c.authorMemberId !== undefined ? { authorMemberId: c.authorMemberId } : {}),
+      ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
     };
     // Insert first (it does nothing when the id exists), so a new blog costs one round trip.
     const { created, createdAt } = await deps.supervisor.create({
@@ -153,7 +157,11 @@ export function createIntake(deps: IntakeDeps) {
 
   return {
     /** Applies one command; throws `CommandError` when it cannot be applied. */
-    apply: (name: CommandName, body: unknown, opts: ApplyOptions = {}) => handlers[name](body, opts),
+    apply: (name: CommandName, body: unknown, opts: ApplyOptions = {}) =>
+      inCommandSpan(name, opts.traceparent, () => {
+        const traceparent = currentTraceparent(); // this command's span, when tracing is on
+        return handlers[name](body, traceparent ? { ...opts, traceparent } : opts);
+      }),
     /** A page of blogs, newest first; only `instanceId`'s when given (without it: every store, an operator's view). */
     async list(query: unknown): Promise<{ items: BlogView[]; nextCursor: string | null }> {
       const q = parse(listSchema, query);

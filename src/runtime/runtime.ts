@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { blogMachine } from '../../machines/blog.machine';
 import type { BlogSettings } from '../../machines/blog.types';
 import { createBlogActors } from '../actors/blog.actors';
+import { traceProviders } from '../telemetry/spans';
+import { startTracing } from '../telemetry/tracing';
 import type { Config } from '../config';
 import { createBlogRepo } from '../db/blog.repo';
 import type { Database } from '../db/database';
@@ -91,8 +93,9 @@ export function createRuntime(deps: RuntimeDeps) {
       if (events > 0) relay.kick(); // a commit of sub-state changes only has nothing to relay
     },
   });
+  const tracing = startTracing(config, log); // a no-op without OTEL_EXPORTER_OTLP_ENDPOINT
   const actors = createBlogActors({
-    ...deps.providers,
+    ...(config.OTEL_EXPORTER_OTLP_ENDPOINT ? traceProviders(deps.providers) : deps.providers),
     slots,
     committed: (blogId) => supervisor.committed(blogId),
     onCall: (stage, phase, error, owner) => {
@@ -290,6 +293,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await relay.stop();
         await bus.close();
         await database.close();
+        await tracing.shutdown();
       })();
       return stopping;
     },
