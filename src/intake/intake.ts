@@ -25,6 +25,11 @@ export interface IntakeDeps {
   supervisor: Supervisor;
   repo: BlogRepo;
   settings: BlogSettings;
+  /**
+   * True when posts go to Wix and no `WIX_DEFAULT_MEMBER_ID` is set: Wix requires a post owner, so a `create`
+   * without `authorMemberId` could only fail at publishing, after everything was paid for. It is refused at once.
+   */
+  requireAuthorMemberId?: boolean;
   now?: () => number;
 }
 
@@ -67,6 +72,12 @@ export function createIntake(deps: IntakeDeps) {
 
   async function create(body: unknown, opts: ApplyOptions): Promise<CommandResult> {
     const c: CreateCommand = parse(createSchema, body);
+    if (deps.requireAuthorMemberId && c.authorMemberId === undefined) {
+      throw new CommandError(
+        'INVALID_PAYLOAD',
+        'authorMemberId: required, because posts are published to Wix, which needs a post owner, and WIX_DEFAULT_MEMBER_ID is not set',
+      );
+    }
     const blogId = c.blogId ?? opts.blogIdHint ?? randomUUID();
     const request = {
       keywords: c.keywords ?? [],

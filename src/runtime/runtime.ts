@@ -55,6 +55,11 @@ export function settingsOf(config: Config): BlogSettings {
   };
 }
 
+/** With Wix configured and no default post owner, every `create` must name its `authorMemberId`. */
+export function needsAuthor(config: Config): boolean {
+  return Boolean(config.WIX_APP_ID && config.WIX_APP_SECRET) && !config.WIX_DEFAULT_MEMBER_ID;
+}
+
 /** Creates a runtime; nothing runs until `start()`. */
 export function createRuntime(deps: RuntimeDeps) {
   const { config, log, database } = deps;
@@ -139,9 +144,12 @@ export function createRuntime(deps: RuntimeDeps) {
   const forwarder =
     bus.kind === 'nats' ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log) : undefined;
   // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
-  const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder, {
-    waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
-  });
+  const intake = createRouter(
+    createIntake({ supervisor, repo, settings: settingsOf(config), requireAuthorMemberId: needsAuthor(config) }),
+    leases,
+    forwarder,
+    { waitMs: config.INKWELL_LEASE_TTL_MS + 3_000 },
+  );
   const http = createHttpServer({
     intake,
     log,
