@@ -4,7 +4,16 @@
  */
 import { fromPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
-import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput } from '../../machines/blog.types';
+import {
+  addUsage,
+  type Article,
+  type HeaderImage,
+  type Idea,
+  type PublishedPost,
+  type StageError,
+  type StageOutput,
+  type Usage,
+} from '../../machines/blog.types';
 import { InkwellError, StageFailure } from '../errors';
 import { fromDeadline } from './deadline.actor';
 import type { ImageMaker } from '../providers/image.port';
@@ -26,6 +35,8 @@ export interface BlogActorDeps {
     error?: StageError,
     owner?: { blogId: string; instanceId: string; attempt: number },
   ) => void;
+  /** Called with what each provider answer cost, as soon as the provider reports it (metrics, the store's spend). */
+  onUsage?: (stage: string, owner: { blogId: string; instanceId: string }, usage: Partial<Usage>) => void;
 }
 
 /** Converts anything thrown by a provider into a `StageError`; unknown errors are retryable. */
@@ -53,16 +64,25 @@ function missing(what: string): never {
 export function createBlogActors(deps: BlogActorDeps) {
   const now = deps.now ?? Date.now;
 
-  function stage<T>(name: string, run: (input: StageInput, signal: AbortSignal) => Promise<T>) {
+  function stage<T>(
+    name: string,
+    run: (input: StageInput, signal: AbortSignal, onUsage: (u: Partial<Usage>) => void) => Promise<T>,
+  ) {
     return fromPromise<StageOutput<T>, StageInput>(async ({ input, signal }) => {
       const owner = { blogId: input.blogId, instanceId: input.instanceId, attempt: input.attempt };
       deps.onCall?.(name, 'start', undefined, owner);
+      // What this attempt spent, also when it fails after the provider answered (and charged).
+      let spent: Usage | undefined;
+      const onUsage = (usage: Partial<Usage>) => {
+        spent = addUsage(spent, usage);
+        deps.onUsage?.(name, owner, usage);
+      };
       try {
-        const result = await run(input, signal);
+        const result = await run(input, signal, onUsage);
         deps.onCall?.(name, 'ok', undefined, owner);
-        return { result, at: now() };
+        return { result, at: now(), ...(spent ? { usage: spent } : {}) };
       } catch (error) {
-        const failure = describeFailure(error, now());
+        const failure: StageError = { ...describeFailure(error, now()), ...(spent ? { usage: spent } : {}) };
         deps.onCall?.(name, 'error', failure, owner);
         // An Error for the stack trace, carrying the plain fields the machine reads (it keeps only those).
         throw Object.assign(new Error(failure.message), failure);
@@ -70,28 +90,32 @@ export function createBlogActors(deps: BlogActorDeps) {
     });
   }
 
-  const call = (input: StageInput, signal: AbortSignal) => ({
+  const call = (input: StageInput, signal: AbortSignal, onUsage: (u: Partial<Usage>) => void) => ({
     blogId: input.blogId,
     instanceId: input.instanceId,
     request: input.request,
     attempt: input.attempt,
     signal,
+    onUsage,
   });
 
   return {
     admission: fromPromise<void, { blogId: string; instanceId: string }>(({ input, signal }) =>
       deps.slots.acquire(input.instanceId, input.blogId, signal),
     ),
-    ideas: stage<Idea[]>('ideas', (input, signal) => deps.writer.generateIdeas(call(input, signal))),
-    article: stage<Article>('article', (input, signal) =>
-      deps.writer.generateArticle({ ...call(input, signal), idea: input.idea ?? missing('the chosen idea') }),
+    ideas: stage<Idea[]>('ideas', (input, signal, onUsage) => deps.writer.generateIdeas(call(input, signal, onUsage))),
+    article: stage<Article>('article', (input, signal, onUsage) =>
+      deps.writer.generateArticle({ ...call(input, signal, onUsage), idea: input.idea ?? missing('the chosen idea') }),
     ),
-    image: stage<HeaderImage>('image', (input, signal) =>
-      deps.images.createHeaderImage({ ...call(input, signal), article: input.article ?? missing('the article') }),
+    image: stage<HeaderImage>('image', (input, signal, onUsage) =>
+      deps.images.createHeaderImage({
+        ...call(input, signal, onUsage),
+        article: input.article ?? missing('the article'),
+      }),
     ),
-    publish: stage<PublishedPost>('publish', (input, signal) =>
+    publish: stage<PublishedPost>('publish', (input, signal, onUsage) =>
       deps.publisher.publish({
-        ...call(input, signal),
+        ...call(input, signal, onUsage),
         article: input.article ?? missing('the article'),
         ...(input.image ? { image: input.image } : {}),
       }),

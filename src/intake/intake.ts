@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import type { BlogSettings } from '../../machines/blog.types';
+import { NO_USAGE, type BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
 import type { BlogRepo } from '../db/blog.repo';
 import { CommandError } from '../errors';
@@ -101,6 +101,7 @@ export function createIntake(deps: IntakeDeps) {
         instanceId: c.instanceId,
         status: 'PENDING',
         seq: 1,
+        usage: NO_USAGE,
         createdAt: at,
         updatedAt: at,
       };

@@ -150,6 +150,13 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
           { signal: call.signal },
         ),
       );
+      // Paid for even when the content turns out unusable: reported before it is parsed.
+      if (completion.usage) {
+        call.onUsage?.({
+          inputTokens: completion.usage.prompt_tokens,
+          outputTokens: completion.usage.completion_tokens,
+        });
+      }
       return parseContent(completion);
     } catch (error) {
       throw toFailure(error, call.signal, opts.apiKey);
