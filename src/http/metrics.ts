@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { BLOG_STATUSES } from '../../machines/blog.types';
+import { BLOG_STATUSES, type Usage } from '../../machines/blog.types';
 import type { Fleet } from '../runtime/fleet.store';
 
 /** What the metrics read. */
@@ -162,6 +162,18 @@ export function createMetrics(deps: MetricsDeps) {
     },
   });
 
+  const tokens = new Counter({
+    name: 'inkwell_tokens_total',
+    help: 'Text provider tokens as its answers reported them, by stage and kind (input, output), retries included',
+    labelNames: ['stage', 'kind'],
+    registers,
+  });
+  const images = new Counter({
+    name: 'inkwell_images_total',
+    help: 'Header images created at the image provider, repeats included',
+    registers,
+  });
+
   fleet.onTransition((t) => {
     transitionCounts.add(`${t.from ?? 'NEW'}>${t.to}`);
     if (t.from && t.durationMs !== undefined) stageTimes.add(t.from, t.durationMs / 1000);
@@ -177,6 +189,12 @@ export function createMetrics(deps: MetricsDeps) {
     registry,
     /** For the provider limiters: a call waited `seconds` in `limiter` (queue depth goes through the fleet). */
     observeLimiterWait: (limiter: string, seconds: number) => limiterWait.observe({ limiter }, seconds),
+    /** For the stage actors: what one provider answer cost. */
+    observeUsage(stage: string, usage: Partial<Usage>) {
+      if (usage.inputTokens) tokens.inc({ stage, kind: 'input' }, usage.inputTokens);
+      if (usage.outputTokens) tokens.inc({ stage, kind: 'output' }, usage.outputTokens);
+      if (usage.images) images.inc(usage.images);
+    },
     /** For the lease keeper: how many blog leases this process holds now. */
     setLeasesHeld: (n: number) => leases.set(n),
   };

@@ -12,6 +12,7 @@ import { registerDashboard } from './dashboard';
 import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
 import { registerTimelineRoutes } from './timeline.routes';
+import { registerUsageRoutes, type UsageDeps } from './usage.routes';
 import type { OutboxRepo } from '../db/outbox.repo';
 import type { Fleet } from '../runtime/fleet.store';
 
@@ -24,6 +25,8 @@ export interface HttpDeps {
   apiToken?: string;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
+  /** Spend per store and day (`GET /api/stores/:instanceId/usage`). */
+  usage?: UsageDeps;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -69,6 +72,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   registerBlogRoutes(app, deps);
+  if (deps.usage) registerUsageRoutes(app, deps.usage);
   if (deps.observe) {
     registerMetricsRoute(app, deps.observe.metrics);
     registerDashboard(app, deps.observe);

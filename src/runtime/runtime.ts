@@ -31,6 +31,9 @@ import { createFleet, STATUS_OF_STAGE } from './fleet.store';
 import { createInspector } from './inspector';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';
+import { createUsageRepo } from '../db/usage.repo';
+import { pricesFor } from './prices';
+import { createUsageLedger } from './usage.ledger';
 import { createSupervisor, type StatusChange } from './supervisor';
 
 /** What a runtime is built from; everything with I/O comes in from the composition root. */
@@ -53,6 +56,15 @@ export function settingsOf(config: Config): BlogSettings {
     retryBaseMs: config.INKWELL_RETRY_BASE_MS,
     selectionTimeoutMs: config.INKWELL_SELECTION_TIMEOUT_MS,
   };
+}
+
+/** The prices estimated costs use: the configured ones, else the list prices of the configured models. */
+export function pricesOf(config: Config) {
+  return pricesFor(config.OPENAI_MODEL, config.REPLICATE_MODEL, {
+    inputPerMTok: config.INKWELL_PRICE_INPUT_PER_MTOK,
+    outputPerMTok: config.INKWELL_PRICE_OUTPUT_PER_MTOK,
+    perImage: config.INKWELL_PRICE_PER_IMAGE,
+  });
 }
 
 /** With Wix configured and no default post owner, every `create` must name its `authorMemberId`. */
@@ -91,9 +103,14 @@ export function createRuntime(deps: RuntimeDeps) {
       if (events > 0) relay.kick(); // a commit of sub-state changes only has nothing to relay
     },
   });
+  const ledger = createUsageLedger(createUsageRepo(database.db), log);
   const actors = createBlogActors({
     ...deps.providers,
     slots,
+    onUsage: (stage, owner, usage) => {
+      metrics.observeUsage(stage, usage);
+      ledger.record(owner.instanceId, usage);
+    },
     onCall: (stage, phase, error, owner) => {
       inFlight += phase === 'start' ? 1 : -1;
       fleet.recordCall(stage, phase, owner, error);
@@ -156,6 +173,7 @@ export function createRuntime(deps: RuntimeDeps) {
     ping: () => database.ping(),
     observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
+    usage: { days: (id, from, to) => ledger.days(id, from, to), prices: pricesOf(config) },
   });
   const handler = createCommandHandler({ intake, bus, subjects, log });
   let consumer: { stop(): Promise<void> } | undefined;
@@ -194,6 +212,7 @@ export function createRuntime(deps: RuntimeDeps) {
       const unfollow = bus.subscribe(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, () => leases.kick());
       unserve = () => (unserveForwarded?.(), unfollow());
       relay.start();
+      ledger.start();
       if (bus.kind === 'nats') {
         const names = {
           commands: config.INKWELL_COMMANDS_STREAM,
@@ -225,6 +244,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000);
         await supervisor.stopAll();
+        await ledger.stop();
         await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));
         // Hand the stores over at once: the next process (or a peer's next tick) takes them.
         await leases

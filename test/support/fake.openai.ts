@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 
 /** One request as the fake saw it; `endedAt` is set once it was answered (or the client went away). */
 export interface RecordedRequest {
+  /** The `usage` a 200 completion reported, as the client was told it. */
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
@@ -138,6 +140,8 @@ export interface FakeOpenAi {
   requests: RecordedRequest[];
   /** Recorded `POST /v1/chat/completions` requests. */
   completions(): RecordedRequest[];
+  /** Tokens reported in `usage` so far (what the provider would bill). */
+  reported(): { input: number; output: number };
   maxInFlight(): number;
   /** `fn(request, index)` answers the index-th chat request (0-based); `undefined` keeps the normal answer. */
   script(fn: (req: RecordedRequest, index: number) => OpenAiReply | undefined): void;
@@ -175,6 +179,16 @@ function normalContent(body: ChatBody): string | undefined {
   }
 }
 
+/** Tokens as a rough tokenizer counts them: about 4 characters each, plus a few per message (OpenAI's framing). */
+export const tokensOf = (text: string): number => Math.ceil(text.length / 4);
+
+/** The `usage` OpenAI would report: the prompt's tokens and the answer's. */
+function usageOf(body: ChatBody, content: string | null) {
+  const prompt_tokens = (body.messages ?? []).reduce((n, m) => n + 4 + tokensOf(m.content), 3);
+  const completion_tokens = tokensOf(content ?? '') + 1;
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
 function completion(body: ChatBody, content: string | null, finishReason = 'stop', refusal: string | null = null) {
   return {
     id: `chatcmpl-${Math.random().toString(36).slice(2, 12)}`,
@@ -189,7 +203,7 @@ function completion(body: ChatBody, content: string | null, finishReason = 'stop
         finish_reason: finishReason,
       },
     ],
-    usage: { prompt_tokens: 50, completion_tokens: 200, total_tokens: 250 },
+    usage: usageOf(body, content),
     system_fingerprint: 'fp_fake',
   };
 }
@@ -219,9 +233,11 @@ export async function startFakeOpenAi(opts: { apiKey?: string } = {}): Promise<F
         'response_format json_schema named blog_ideas or blog_article',
       );
     }
+    const answer = completion(body, content, reply.finishReason, reply.refusal ?? null);
+    req.usage = answer.usage;
     return {
       status: 200,
-      body: completion(body, content, reply.finishReason, reply.refusal ?? null),
+      body: answer,
       ...(reply.delayMs !== undefined ? { delayMs: reply.delayMs } : {}),
     };
   });
@@ -229,6 +245,14 @@ export async function startFakeOpenAi(opts: { apiKey?: string } = {}): Promise<F
     url: `${server.url}/v1`,
     requests: server.requests,
     completions: () => server.requests.filter((r) => r.path === '/v1/chat/completions'),
+    reported: () =>
+      server.requests.reduce(
+        (sum, r) => ({
+          input: sum.input + (r.usage?.prompt_tokens ?? 0),
+          output: sum.output + (r.usage?.completion_tokens ?? 0),
+        }),
+        { input: 0, output: 0 },
+      ),
     maxInFlight: server.maxInFlight,
     script: (fn) => void (script = fn),
     enqueue: (...replies) => void queue.push(...replies),
