@@ -246,6 +246,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await supervisor.stopAll();
         await ledger.stop();
         await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));
+        await Promise.all((deps.providers.closers ?? []).map((close) => close()));
         // Hand the stores over at once: the next process (or a peer's next tick) takes them.
         await leases
           .release()
