@@ -153,7 +153,7 @@ export const blogMachine = setup({
     emitted: {} as BlogRejection,
   },
   actors: {
-    admission: placeholder<void, { blogId: string; instanceId: string }>(),
+    admission: placeholder<void, { blogId: string; instanceId: string; text?: boolean }>(),
     ideas: placeholder<StageOutput<Idea[]>, StageInput>(),
     article: placeholder<StageOutput<Article>, StageInput>(),
     image: placeholder<StageOutput<HeaderImage>, StageInput>(),
@@ -222,7 +222,8 @@ export const blogMachine = setup({
       invoke: {
         id: 'admission',
         src: 'admission',
-        input: admissionInput,
+        // The first stage is a text one: the admission may also wait for the store's daily budget.
+        input: ({ context }) => ({ ...admissionInput({ context }), text: true }),
         onDone: [{ guard: 'hasIdea', target: 'GENERATING_CONTENT.running' }, { target: 'GENERATING_IDEAS.running' }],
       },
     },

@@ -27,6 +27,8 @@ export interface BlogActorDeps {
   images: ImageMaker;
   publisher: Publisher;
   slots: StoreSlots;
+  /** The stores' daily token budgets: a text stage (and the admission before one) waits while its store is over. */
+  budget?: { wait(instanceId: string, signal?: AbortSignal): Promise<void> };
   now?: () => number;
   /** Called around every provider call, for metrics and for a graceful drain. */
   onCall?: (
@@ -100,13 +102,21 @@ export function createBlogActors(deps: BlogActorDeps) {
   });
 
   return {
-    admission: fromPromise<void, { blogId: string; instanceId: string }>(({ input, signal }) =>
-      deps.slots.acquire(input.instanceId, input.blogId, signal),
-    ),
-    ideas: stage<Idea[]>('ideas', (input, signal, onUsage) => deps.writer.generateIdeas(call(input, signal, onUsage))),
-    article: stage<Article>('article', (input, signal, onUsage) =>
-      deps.writer.generateArticle({ ...call(input, signal, onUsage), idea: input.idea ?? missing('the chosen idea') }),
-    ),
+    admission: fromPromise<void, { blogId: string; instanceId: string; text?: boolean }>(async ({ input, signal }) => {
+      if (input.text) await deps.budget?.wait(input.instanceId, signal);
+      return deps.slots.acquire(input.instanceId, input.blogId, signal);
+    }),
+    ideas: stage<Idea[]>('ideas', async (input, signal, onUsage) => {
+      await deps.budget?.wait(input.instanceId, signal);
+      return deps.writer.generateIdeas(call(input, signal, onUsage));
+    }),
+    article: stage<Article>('article', async (input, signal, onUsage) => {
+      await deps.budget?.wait(input.instanceId, signal);
+      return deps.writer.generateArticle({
+        ...call(input, signal, onUsage),
+        idea: input.idea ?? missing('the chosen idea'),
+      });
+    }),
     image: stage<HeaderImage>('image', (input, signal, onUsage) =>
       deps.images.createHeaderImage({
         ...call(input, signal, onUsage),

@@ -35,6 +35,16 @@ export function createUsageRepo(db: Db) {
           images = u.images + excluded.images`);
     },
 
+    /** Tokens (input + output) `instanceId` spent on `day`. */
+    async tokensOn(instanceId: string, day: string): Promise<number> {
+      const [row] = rowsOf<{ tokens: string | null }>(
+        await db.execute(sql`
+          select input_tokens + output_tokens as tokens from store_usage
+          where instance_id = ${instanceId} and day = ${day}::date`),
+      );
+      return Number(row?.tokens ?? 0);
+    },
+
     /** `instanceId`'s days from `from` to `to` (inclusive, `YYYY-MM-DD`), oldest first; days with no spend omitted. */
     async days(instanceId: string, from: string, to: string): Promise<DayUsage[]> {
       const rows = rowsOf<{ day: string; input_tokens: string; output_tokens: string; images: number }>(

@@ -10,6 +10,7 @@ import { viewOfRow, type BlogView } from '../runtime/blog.view';
 import type { BlogRepo } from '../db/blog.repo';
 import { CommandError } from '../errors';
 import type { LiveBlog, Supervisor } from '../runtime/supervisor';
+import type { WaitReason } from '../runtime/store.budget';
 import { encodeCursor, listSchema } from './list.schema';
 import {
   blogRefSchema,
@@ -19,6 +20,9 @@ import {
   type CommandName,
   type CreateCommand,
 } from './command.schema';
+
+/** Statuses in which a blog's next provider call is a text one (held back by its store's daily budget). */
+const TEXT_NEXT: readonly string[] = ['PENDING', 'GENERATING_IDEAS', 'GENERATING_CONTENT'];
 
 /** What the intake needs. */
 export interface IntakeDeps {
@@ -30,6 +34,8 @@ export interface IntakeDeps {
    * without `authorMemberId` could only fail at publishing, after everything was paid for. It is refused at once.
    */
   requireAuthorMemberId?: boolean;
+  /** Why a blog of `instanceId` that would start a text stage waits, if it does (its store's daily budget). */
+  whyWaiting?: (instanceId: string) => Promise<WaitReason | undefined>;
   now?: () => number;
 }
 
@@ -175,6 +181,10 @@ export function createIntake(deps: IntakeDeps) {
       const blog = await view(blogId);
       if (instanceId !== undefined && blog.instanceId !== instanceId) {
         throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+      }
+      if (deps.whyWaiting && TEXT_NEXT.includes(blog.status)) {
+        const waiting = await deps.whyWaiting(blog.instanceId).catch(() => undefined);
+        if (waiting) return { ...blog, waiting };
       }
       return blog;
     },

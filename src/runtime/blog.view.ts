@@ -28,6 +28,8 @@ export interface BlogView extends BlogPublicFields {
   seq: number;
   createdAt: string;
   updatedAt: string;
+  /** Why the blog waits, when something other than a slot holds it back (its store's daily budget). */
+  waiting?: { reason: string; message: string; until: string };
 }
 
 /** The status of a machine state value: its top-level key. */

@@ -34,6 +34,7 @@ import { createStoreSlots } from './store.slots';
 import { createUsageRepo } from '../db/usage.repo';
 import { pricesFor } from './prices';
 import { createUsageLedger } from './usage.ledger';
+import { createStoreBudget } from './store.budget';
 import { createSupervisor, type StatusChange } from './supervisor';
 
 /** What a runtime is built from; everything with I/O comes in from the composition root. */
@@ -104,9 +105,11 @@ export function createRuntime(deps: RuntimeDeps) {
     },
   });
   const ledger = createUsageLedger(createUsageRepo(database.db), log);
+  const budget = createStoreBudget({ dailyTokens: config.INKWELL_STORE_DAILY_TOKENS, ledger });
   const actors = createBlogActors({
     ...deps.providers,
     slots,
+    budget,
     onUsage: (stage, owner, usage) => {
       metrics.observeUsage(stage, usage);
       ledger.record(owner.instanceId, usage);
@@ -162,7 +165,13 @@ export function createRuntime(deps: RuntimeDeps) {
     bus.kind === 'nats' ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log) : undefined;
   // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
   const intake = createRouter(
-    createIntake({ supervisor, repo, settings: settingsOf(config), requireAuthorMemberId: needsAuthor(config) }),
+    createIntake({
+      supervisor,
+      repo,
+      settings: settingsOf(config),
+      requireAuthorMemberId: needsAuthor(config),
+      whyWaiting: budget.blocked,
+    }),
     leases,
     forwarder,
     { waitMs: config.INKWELL_LEASE_TTL_MS + 3_000 },

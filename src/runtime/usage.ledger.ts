@@ -17,6 +17,9 @@ export function createUsageLedger(repo: UsageRepo, log: Logger, opts: { flushMs?
   let pending = new Map<string, DayUsage>();
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> = Promise.resolve();
+  /** Budget reads: a store's stored tokens of a day, when read; and what was recorded here since (flushed or not). */
+  const stored = new Map<string, { at: number; tokens: number }>();
+  const sinceRead = new Map<string, number>();
 
   function merge(into: Map<string, DayUsage>, row: DayUsage) {
     const key = `${row.instanceId}\u0000${row.day}`;
@@ -43,7 +46,10 @@ export function createUsageLedger(repo: UsageRepo, log: Logger, opts: { flushMs?
   return {
     /** Adds what `instanceId` just spent to today's (UTC) total. */
     record(instanceId: string, usage: Partial<Usage>): void {
-      merge(pending, { instanceId, day: utcDay(now()), ...addUsage(undefined, usage) });
+      const row = { instanceId, day: utcDay(now()), ...addUsage(undefined, usage) };
+      merge(pending, row);
+      const key = `${instanceId}\u0000${row.day}`;
+      if (stored.has(key)) sinceRead.set(key, (sinceRead.get(key) ?? 0) + row.inputTokens + row.outputTokens);
     },
     /** `instanceId`'s spend per day between `from` and `to` (`YYYY-MM-DD`, inclusive), amounts not yet flushed included. */
     async days(instanceId: string, from: string, to: string): Promise<DayUsage[]> {
@@ -54,6 +60,31 @@ export function createUsageLedger(repo: UsageRepo, log: Logger, opts: { flushMs?
         if (row.instanceId === instanceId && row.day >= from && row.day <= to) merge(byDay, row);
       }
       return [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day));
+    },
+    /** Tokens `instanceId` spent today (UTC): the stored sum, read at most every `maxAgeMs`, plus what is not flushed. */
+    async tokensToday(instanceId: string, maxAgeMs = 5_000): Promise<number> {
+      const day = utcDay(now());
+      const key = `${instanceId}\u0000${day}`;
+      let cached = stored.get(key);
+      if (!cached || now() - cached.at > maxAgeMs) {
+        // From here on, what is recorded counts in `sinceRead` (a flush racing the read may count it twice: more
+        // careful, never less).
+        stored.set(key, cached ?? { at: 0, tokens: 0 });
+        sinceRead.set(key, 0);
+        await flush();
+        cached = { at: now(), tokens: await repo.tokensOn(instanceId, day) };
+        if (stored.size > 10_000) {
+          // Bounded: yesterday's and idle stores' entries go; a store read again is simply read afresh.
+          for (const [k, v] of stored) {
+            if (now() - v.at > maxAgeMs && k !== key) {
+              stored.delete(k);
+              sinceRead.delete(k);
+            }
+          }
+        }
+        stored.set(key, cached);
+      }
+      return cached.tokens + (sinceRead.get(key) ?? 0);
     },
     flush,
     start(): void {
