@@ -12,6 +12,7 @@ import { abortedFailure } from './offline/seed';
 import { clip } from './offline/offline.templates';
 import type { TextCall, TextWriter } from './text.port';
 import { parseResetDuration, type TokenWindow } from './token.window';
+import { createCompletionLearner } from './completion.learner';
 
 /** Runs `fn` under the provider limits of a store; the default runs it at once. */
 export type ProviderLimit = <T>(instanceId: string, fn: () => Promise<T>) => Promise<T>;
@@ -28,9 +29,10 @@ export interface OpenAiWriterOptions {
 }
 
 /**
- * The most a stage's answer may be (`max_completion_tokens`): OpenAI counts it against tokens-per-minute up front,
- * so it is set per stage, with room to spare over what the stage asks for (5 ideas; an article of about 800 words,
- * some 1100 tokens of Markdown in JSON). An answer cut off at it fails retryably (`BAD_OUTPUT`).
+ * The most a stage's answer may ever be (`max_completion_tokens`): OpenAI counts it against tokens-per-minute up
+ * front, so it is set per stage, with room to spare over what the stage asks for (5 ideas; an article of about 800
+ * words, some 1100 tokens of Markdown in JSON), and lowered from there as answers come in (completion.learner.ts).
+ * An answer cut off at it fails retryably (`BAD_OUTPUT`).
  */
 export const MAX_COMPLETION_TOKENS = { blog_ideas: 800, blog_article: 2_400 } as const;
 
@@ -152,6 +154,7 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
     timeout: opts.timeoutMs ?? 120_000,
   });
   const limit: ProviderLimit = opts.limit ?? ((_, fn) => fn());
+  const learner = createCompletionLearner(MAX_COMPLETION_TOKENS);
 
   /** One completion whose content must match `schema`; returns the parsed JSON. */
   async function complete(
@@ -164,9 +167,8 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
       { role: 'system' as const, content: systemPrompt(call) },
       { role: 'user' as const, content: prompt },
     ];
-    const maxTokens = MAX_COMPLETION_TOKENS[name];
     try {
-      const completion = await limit(call.instanceId, () => send(call, messages, name, schema, maxTokens));
+      const completion = await limit(call.instanceId, () => send(call, messages, name, schema));
       // Paid for even when the content turns out unusable: reported before it is parsed.
       if (completion.usage) {
         call.onUsage?.({
@@ -184,11 +186,15 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
   async function send(
     call: TextCall,
     messages: Array<{ role: 'system' | 'user'; content: string }>,
-    name: string,
+    name: keyof typeof MAX_COMPLETION_TOKENS,
     schema: object,
-    maxTokens: number,
   ): Promise<OpenAI.ChatCompletion> {
-    const reservation = await opts.tokens?.reserve(estimateTokens(messages, schema, maxTokens), call.signal);
+    // Decided when the tokens are reserved: a call that waited asks for what was learned meanwhile.
+    let maxTokens = learner.limit(name);
+    const reservation = await opts.tokens?.reserve(
+      () => estimateTokens(messages, schema, (maxTokens = learner.limit(name))),
+      call.signal,
+    );
     let used: number | undefined;
     try {
       const { data, response } = await client.chat.completions
@@ -203,6 +209,7 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
         )
         .withResponse();
       used = data.usage?.total_tokens;
+      learner.observe(name, data.usage?.completion_tokens, data.choices[0]?.finish_reason === 'length');
       slowDownIfClose(response.headers, maxTokens);
       return data;
     } catch (error) {

@@ -20,8 +20,11 @@ export interface TokenReservation {
 
 /** The token window's interface. */
 export interface TokenWindow {
-  /** Waits until `tokens` fit in the window (or `signal` aborts), then holds them. */
-  reserve(tokens: number, signal?: AbortSignal): Promise<TokenReservation>;
+  /**
+   * Waits until `tokens` fit in the window (or `signal` aborts), then holds them. A function is asked again at each
+   * try, so a call that waited reserves what it would ask for now.
+   */
+  reserve(tokens: number | (() => number), signal?: AbortSignal): Promise<TokenReservation>;
   /** No new reservation before `untilMs` from now (the provider said its window is nearly full). */
   pause(forMs: number): void;
   stop(): Promise<void>;
@@ -92,8 +95,26 @@ export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
   const windowMs = opts.windowMs ?? 60_000;
   const now = opts.now ?? Date.now;
   let pausedUntil = 0;
-  const wakers: Array<() => void> = [];
-  const settledHere = () => new Promise<void>((resolve) => wakers.push(resolve));
+  const wakers = new Set<() => void>();
+  /** Sleeps `ms`, or less when a reservation here settles; rejects when `signal` aborts. Leaves nothing behind. */
+  const nap = (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason as Error);
+      const timer = setTimeout(wake, ms);
+      function wake() {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      }
+      function abort() {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        reject(signal?.reason as Error);
+      }
+      wakers.add(wake);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
   const step = opts.redis
     ? redisSteps(opts.redis, `${opts.redis.prefix ?? 'inkwell'}:tpm:${opts.name}`)
     : memorySteps();
@@ -145,8 +166,9 @@ export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
   return {
     async reserve(tokens, signal) {
       const id = newId();
-      const amount = Math.max(1, Math.ceil(tokens));
+      let amount = 0;
       for (let failures = 0; ;) {
+        amount = Math.max(1, Math.ceil(typeof tokens === 'function' ? tokens() : tokens));
         const paused = pausedUntil - now();
         if (paused > 0) {
           await sleep(paused, signal);
@@ -163,7 +185,7 @@ export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
         if (waitMs === 0) break;
         // A settle frees tokens long before the entries leave the window: one here wakes us at once, one in
         // another process within POLL_MS.
-        await Promise.race([sleep(Math.min(waitMs, POLL_MS), signal), settledHere()]);
+        await nap(Math.min(waitMs, POLL_MS), signal);
       }
       let settled = false;
       return {
@@ -171,7 +193,7 @@ export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
           if (settled) return;
           settled = true;
           await step.settle(id, amount, Math.max(0, Math.ceil(used ?? amount))).catch(() => undefined);
-          for (const wake of wakers.splice(0)) wake();
+          for (const wake of [...wakers]) wake();
         },
       };
     },
