@@ -54,7 +54,8 @@ const writerFor = (f: FakeOpenAi, tokens?: TokenWindow) =>
 describe('tokens per minute (in memory)', () => {
   it('without the window, the same load meets 429s for tokens (the fake enforces its limit)', async () => {
     fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS });
-    fake.script(() => ({ delayMs: 40 }));
+    // Answers take a second: every request's up-front count is still held when the others arrive.
+    fake.script(() => ({ delayMs: 1_000 }));
     const failures = await load(12, [writerFor(fake)]);
     expect(fake.tokenLimit()!.rejected).toBeGreaterThan(0);
     expect(failures).toContain('RATE_LIMITED');
