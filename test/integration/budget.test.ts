@@ -3,23 +3,16 @@
  * call (the provider receives none for it), its blogs wait in PENDING with the reason in the API (never FAILED),
  * and another store goes on. The release at the next UTC day is checked on the budget itself with a moved clock.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config';
-import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import type { Runtime } from '../../src/runtime/runtime';
 import { createStoreBudget } from '../../src/runtime/store.budget';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
+import type { FakeOpenAi } from '../support/fake.openai';
+import { startOpenAiRuntime } from '../support/openai.runtime';
 
-const KEY = 'sk-budget-test-0123456789';
 const BUDGET = 100;
 let fake: FakeOpenAi;
 let runtime: Runtime;
-let dataDir: string;
+let stop: (() => Promise<void>) | undefined;
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const get = async (url: string): Promise<Json> => (await runtime.http.inject({ method: 'GET', url })).json<Json>();
@@ -37,30 +30,11 @@ async function waitFor(blogId: string, status: string): Promise<Json> {
 const callsFor = (title: string) => fake.completions().filter((r) => JSON.stringify(r.body).includes(title)).length;
 
 beforeAll(async () => {
-  fake = await startFakeOpenAi({ apiKey: KEY });
-  dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-budget-'));
-  const config = loadConfig({
-    INKWELL_DATA_DIR: dataDir,
-    INKWELL_LOG_LEVEL: 'silent',
-    OPENAI_API_KEY: KEY,
-    OPENAI_BASE_URL: fake.url,
-    INKWELL_STORE_DAILY_TOKENS: String(BUDGET),
-  });
-  const log = createLogger('silent', 'test');
-  runtime = createRuntime({
-    config,
-    log,
-    database: await openPglite(undefined),
-    providers: createProviders(config, log),
-  });
-  await runtime.start(false);
+  const started = await startOpenAiRuntime({ INKWELL_STORE_DAILY_TOKENS: String(BUDGET) });
+  ({ runtime, fake, stop } = started);
 }, 60_000);
 
-afterAll(async () => {
-  await runtime?.stop();
-  await fake?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stop?.());
 
 describe('daily token budget per store', () => {
   it('a store over its budget waits in PENDING, says why, calls nothing; another store goes on', async () => {

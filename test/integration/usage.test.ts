@@ -3,21 +3,14 @@
  * provider reported is counted once, on the blog that spent it (failed attempts and retries included), in its
  * store's day, in `/metrics`, and with the DONE and FAILED events.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config';
-import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
-import { openAiReplies, startFakeOpenAi, type FakeOpenAi, type RecordedRequest } from '../support/fake.openai';
+import type { Runtime } from '../../src/runtime/runtime';
+import { openAiReplies, type FakeOpenAi, type RecordedRequest } from '../support/fake.openai';
+import { startOpenAiRuntime } from '../support/openai.runtime';
 
-const KEY = 'sk-usage-test-0123456789';
 let fake: FakeOpenAi;
 let runtime: Runtime;
-let dataDir: string;
+let stop: (() => Promise<void>) | undefined;
 const events: Array<Record<string, unknown>> = [];
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -44,34 +37,14 @@ function reportedFor(marker: string) {
 }
 
 beforeAll(async () => {
-  fake = await startFakeOpenAi({ apiKey: KEY });
-  dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-usage-'));
-  const config = loadConfig({
-    INKWELL_DATA_DIR: dataDir,
-    INKWELL_LOG_LEVEL: 'silent',
-    OPENAI_API_KEY: KEY,
-    OPENAI_BASE_URL: fake.url,
-    INKWELL_RETRY_BASE_MS: '10',
-    INKWELL_MAX_ATTEMPTS: '3',
-  });
-  const log = createLogger('silent', 'test');
-  runtime = createRuntime({
-    config,
-    log,
-    database: await openPglite(undefined),
-    providers: createProviders(config, log),
-  });
+  const started = await startOpenAiRuntime({ INKWELL_RETRY_BASE_MS: '10', INKWELL_MAX_ATTEMPTS: '3' });
+  ({ runtime, fake, stop } = started);
   runtime.bus.subscribe(runtime.subjects.allEvents, (m) =>
     events.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>),
   );
-  await runtime.start(false);
 }, 60_000);
 
-afterAll(async () => {
-  await runtime?.stop();
-  await fake?.close();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stop?.());
 
 describe('usage: what the provider reported, counted once per blog, store, day and metric', () => {
   it('counts every answer, a cut-off one that was retried and a refused one that failed included', async () => {
