@@ -19,6 +19,7 @@
  */
 import { assign, emit, fromPromise, setup } from 'xstate';
 import { backoffDelay } from './backoff';
+import { addUsage } from './blog.types';
 import type {
   Article,
   BlogFailure,
@@ -30,6 +31,7 @@ import type {
   Stage,
   StageError,
   StageOutput,
+  Usage,
 } from './blog.types';
 
 /** Bumped whenever a change could make older snapshots restore wrongly; see `blog.migrations.ts`. */
@@ -55,6 +57,8 @@ export interface BlogContext {
   retryAt?: number;
   /** When AWAITING_SELECTION gives up. */
   selectionDeadline?: number;
+  /** What the blog has spent so far, retries and repeats included; absent in snapshots from before it was kept. */
+  usage?: Usage;
 }
 
 /** What the runtime passes to create a blog. */
@@ -112,6 +116,7 @@ export function toStageError(error: unknown): StageError {
       retryable: e.retryable !== false,
       at: typeof e.at === 'number' ? e.at : 0,
       ...(typeof e.retryAfterMs === 'number' ? { retryAfterMs: e.retryAfterMs } : {}),
+      ...(e.usage && typeof e.usage === 'object' ? { usage: addUsage(undefined, e.usage) } : {}),
     };
   }
   return { code: 'INTERNAL', message: String(error), retryable: true, at: 0 };
@@ -148,7 +153,7 @@ export const blogMachine = setup({
     emitted: {} as BlogRejection,
   },
   actors: {
-    admission: placeholder<void, { blogId: string; instanceId: string }>(),
+    admission: placeholder<void, { blogId: string; instanceId: string; text?: boolean }>(),
     ideas: placeholder<StageOutput<Idea[]>, StageInput>(),
     article: placeholder<StageOutput<Article>, StageInput>(),
     image: placeholder<StageOutput<HeaderImage>, StageInput>(),
@@ -174,7 +179,12 @@ export const blogMachine = setup({
       const attempts = context.attempts + 1;
       const seed = `${context.blogId}`;
       const delay = backoffDelay(attempts, context.settings.retryBaseMs, seed, error.retryAfterMs);
-      return { attempts, lastError: error, retryAt: error.at + delay };
+      const { usage, ...lastError } = error;
+      return { attempts, lastError, retryAt: error.at + delay, usage: addUsage(context.usage, usage) };
+    }),
+    /** Adds what a finished attempt spent to the blog's total. */
+    countUsage: assign({
+      usage: ({ context, event }) => addUsage(context.usage, (event as { output?: { usage?: Usage } }).output?.usage),
     }),
     fail: assign(({ context, event }, stage: Stage) => {
       const error = toStageError((event as { error?: unknown }).error);
@@ -183,6 +193,7 @@ export const blogMachine = setup({
         lastError: undefined,
         retryAt: undefined,
         error: { stage, code: error.code, message: error.message, attempts: context.attempts + 1 },
+        usage: addUsage(context.usage, error.usage),
       };
     }),
     resetAttempts: assign({ attempts: 0, lastError: undefined, retryAt: undefined }),
@@ -211,7 +222,8 @@ export const blogMachine = setup({
       invoke: {
         id: 'admission',
         src: 'admission',
-        input: admissionInput,
+        // The first stage is a text one: the admission may also wait for the store's daily budget.
+        input: ({ context }) => ({ ...admissionInput({ context }), text: true }),
         onDone: [{ guard: 'hasIdea', target: 'GENERATING_CONTENT.running' }, { target: 'GENERATING_IDEAS.running' }],
       },
     },
@@ -227,10 +239,13 @@ export const blogMachine = setup({
             input: stageInput,
             onDone: {
               target: '#blog.AWAITING_SELECTION',
-              actions: assign(({ event, context }) => ({
-                ideas: event.output.result,
-                selectionDeadline: event.output.at + context.settings.selectionTimeoutMs,
-              })),
+              actions: [
+                'countUsage',
+                assign(({ event, context }) => ({
+                  ideas: event.output.result,
+                  selectionDeadline: event.output.at + context.settings.selectionTimeoutMs,
+                })),
+              ],
             },
             onError: [
               { guard: 'canRetry', target: 'backoff', actions: 'scheduleRetry' },
@@ -282,7 +297,7 @@ export const blogMachine = setup({
             input: stageInput,
             onDone: {
               target: '#blog.GENERATING_IMAGE.running',
-              actions: assign({ article: ({ event }) => event.output.result }),
+              actions: ['countUsage', assign({ article: ({ event }) => event.output.result })],
             },
             onError: [
               { guard: 'canRetry', target: 'backoff', actions: 'scheduleRetry' },
@@ -305,7 +320,7 @@ export const blogMachine = setup({
             input: stageInput,
             onDone: {
               target: '#blog.PUBLISHING.running',
-              actions: assign({ image: ({ event }) => event.output.result }),
+              actions: ['countUsage', assign({ image: ({ event }) => event.output.result })],
             },
             onError: [
               { guard: 'canRetry', target: 'backoff', actions: 'scheduleRetry' },
@@ -326,7 +341,10 @@ export const blogMachine = setup({
             id: 'publish',
             src: 'publish',
             input: stageInput,
-            onDone: { target: '#blog.DONE', actions: assign({ post: ({ event }) => event.output.result }) },
+            onDone: {
+              target: '#blog.DONE',
+              actions: ['countUsage', assign({ post: ({ event }) => event.output.result })],
+            },
             onError: [
               { guard: 'canRetry', target: 'backoff', actions: 'scheduleRetry' },
               { target: '#blog.FAILED', actions: { type: 'fail', params: 'PUBLISHING' } },

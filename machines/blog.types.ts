@@ -67,6 +67,26 @@ export interface PublishedPost {
   url?: string;
 }
 
+/** What a blog (or one attempt of a stage) spent: tokens as the text provider reported them, images created. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  images: number;
+}
+
+/** Nothing spent. */
+export const NO_USAGE: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0, images: 0 });
+
+/** `a + b`, field by field; `b` may be absent or partial (non-numbers count as 0). */
+export function addUsage(a: Usage | undefined, b: Partial<Usage> | undefined): Usage {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0);
+  return {
+    inputTokens: n(a?.inputTokens) + n(b?.inputTokens),
+    outputTokens: n(a?.outputTokens) + n(b?.outputTokens),
+    images: n(a?.images) + n(b?.images),
+  };
+}
+
 /** A stage failure as the stage actors report it: plain JSON, never an `Error`. */
 export interface StageError {
   code: string;
@@ -76,6 +96,8 @@ export interface StageError {
   at: number;
   /** A provider's `Retry-After`, when it gave one. */
   retryAfterMs?: number;
+  /** What the failed attempt spent all the same (tokens of an answer that could not be used, say). */
+  usage?: Usage;
 }
 
 /** Why a blog is `FAILED`, as the contract shows it. */
@@ -90,6 +112,8 @@ export interface BlogFailure {
 export interface StageOutput<T> {
   result: T;
   at: number;
+  /** What the attempt spent, when it spent anything. */
+  usage?: Usage;
 }
 
 /** Knobs the runtime passes in at creation; stored with the blog. */

@@ -9,6 +9,8 @@ import { ConfigError } from './errors';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 const ms = int(1);
+/** Dollars, as a decimal number. */
+const price = z.coerce.number().finite().min(0);
 const optionalUrl = z.string().url().optional();
 const csvUrls = z
   .string()
@@ -66,6 +68,11 @@ const schema = z.object({
   INKWELL_REPLICATE_RPM: int(1).default(300),
   INKWELL_WIX_CONCURRENCY: int(1).default(4),
   INKWELL_WIX_RPM: int(1).default(150),
+  INKWELL_OPENAI_TPM: int(1).optional(),
+  INKWELL_STORE_DAILY_TOKENS: int(1).optional(),
+  INKWELL_PRICE_INPUT_PER_MTOK: price.optional(),
+  INKWELL_PRICE_OUTPUT_PER_MTOK: price.optional(),
+  INKWELL_PRICE_PER_IMAGE: price.optional(),
   INKWELL_MAX_ACTIVE_PER_STORE: int(1).default(20),
   INKWELL_MAX_ATTEMPTS: int(1).default(5),
   INKWELL_RETRY_BASE_MS: int(0).default(1000),

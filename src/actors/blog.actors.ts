@@ -4,7 +4,16 @@
  */
 import { fromPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
-import type { Article, HeaderImage, Idea, PublishedPost, StageError, StageOutput } from '../../machines/blog.types';
+import {
+  addUsage,
+  type Article,
+  type HeaderImage,
+  type Idea,
+  type PublishedPost,
+  type StageError,
+  type StageOutput,
+  type Usage,
+} from '../../machines/blog.types';
 import { InkwellError, isConnectionFailure, StageFailure } from '../errors';
 import { fromDeadline } from './deadline.actor';
 import { sleep } from '../providers/offline/seed';
@@ -27,6 +36,8 @@ export interface BlogActorDeps {
    * process whose transition into PUBLISHING was fenced off.
    */
   committed?: (blogId: string) => Promise<void>;
+  /** The stores' daily token budgets: a text stage (and the admission before one) waits while its store is over. */
+  budget?: { wait(instanceId: string, signal?: AbortSignal): Promise<void> };
   now?: () => number;
   /** Called around every provider call, for metrics and for a graceful drain. */
   onCall?: (
@@ -37,6 +48,8 @@ export interface BlogActorDeps {
   ) => void;
   /** Called when a stage hit an outage of PostgreSQL, NATS or Redis and runs its attempt again once it waited. */
   onInfrastructureWait?: (stage: string, error: unknown, owner: { blogId: string; instanceId: string }) => void;
+  /** Called with what each provider answer cost, as soon as the provider reports it (metrics, the store's spend). */
+  onUsage?: (stage: string, owner: { blogId: string; instanceId: string }, usage: Partial<Usage>) => void;
 }
 
 /** Waits before running an attempt again after an outage: 250 ms doubling to 5 s. */
@@ -77,11 +90,11 @@ export function createBlogActors(deps: BlogActorDeps) {
     name: string,
     input: StageInput,
     signal: AbortSignal,
-    run: (input: StageInput, signal: AbortSignal) => Promise<T>,
+    run: () => Promise<T>,
   ): Promise<T> {
     for (let tries = 1; ; tries++) {
       try {
-        return await run(input, signal);
+        return await run();
       } catch (error) {
         if (signal.aborted || !isConnectionFailure(error)) throw error;
         deps.onInfrastructureWait?.(name, error, { blogId: input.blogId, instanceId: input.instanceId });
@@ -90,19 +103,28 @@ export function createBlogActors(deps: BlogActorDeps) {
     }
   }
 
-  function stage<T>(name: string, run: (input: StageInput, signal: AbortSignal) => Promise<T>) {
+  function stage<T>(
+    name: string,
+    run: (input: StageInput, signal: AbortSignal, onUsage: (u: Partial<Usage>) => void) => Promise<T>,
+  ) {
     return fromPromise<StageOutput<T>, StageInput>(async ({ input, signal }) => {
       const owner = { blogId: input.blogId, instanceId: input.instanceId, attempt: input.attempt };
       deps.onCall?.(name, 'start', undefined, owner);
+      // What this attempt spent, also when it fails after the provider answered (and charged).
+      let spent: Usage | undefined;
+      const onUsage = (usage: Partial<Usage>) => {
+        spent = addUsage(spent, usage);
+        deps.onUsage?.(name, owner, usage);
+      };
       try {
         const result = await inStageSpan(
           { ...owner, stage: STATUS_OF_STAGE[name] ?? name, traceparent: input.request.traceparent },
-          () => runThroughOutages(name, input, signal, run),
+          () => runThroughOutages(name, input, signal, () => run(input, signal, onUsage)),
         );
         deps.onCall?.(name, 'ok', undefined, owner);
-        return { result, at: now() };
+        return { result, at: now(), ...(spent ? { usage: spent } : {}) };
       } catch (error) {
-        const failure = describeFailure(error, now());
+        const failure: StageError = { ...describeFailure(error, now()), ...(spent ? { usage: spent } : {}) };
         deps.onCall?.(name, 'error', failure, owner);
         // An Error for the stack trace, carrying the plain fields the machine reads (it keeps only those).
         throw Object.assign(new Error(failure.message), failure);
@@ -110,29 +132,41 @@ export function createBlogActors(deps: BlogActorDeps) {
     });
   }
 
-  const call = (input: StageInput, signal: AbortSignal) => ({
+  const call = (input: StageInput, signal: AbortSignal, onUsage: (u: Partial<Usage>) => void) => ({
     blogId: input.blogId,
     instanceId: input.instanceId,
     request: input.request,
     attempt: input.attempt,
     signal,
+    onUsage,
   });
 
   return {
-    admission: fromPromise<void, { blogId: string; instanceId: string }>(({ input, signal }) =>
-      deps.slots.acquire(input.instanceId, input.blogId, signal),
+    admission: fromPromise<void, { blogId: string; instanceId: string; text?: boolean }>(async ({ input, signal }) => {
+      if (input.text) await deps.budget?.wait(input.instanceId, signal);
+      return deps.slots.acquire(input.instanceId, input.blogId, signal);
+    }),
+    ideas: stage<Idea[]>('ideas', async (input, signal, onUsage) => {
+      await deps.budget?.wait(input.instanceId, signal);
+      return deps.writer.generateIdeas(call(input, signal, onUsage));
+    }),
+    article: stage<Article>('article', async (input, signal, onUsage) => {
+      await deps.budget?.wait(input.instanceId, signal);
+      return deps.writer.generateArticle({
+        ...call(input, signal, onUsage),
+        idea: input.idea ?? missing('the chosen idea'),
+      });
+    }),
+    image: stage<HeaderImage>('image', (input, signal, onUsage) =>
+      deps.images.createHeaderImage({
+        ...call(input, signal, onUsage),
+        article: input.article ?? missing('the article'),
+      }),
     ),
-    ideas: stage<Idea[]>('ideas', (input, signal) => deps.writer.generateIdeas(call(input, signal))),
-    article: stage<Article>('article', (input, signal) =>
-      deps.writer.generateArticle({ ...call(input, signal), idea: input.idea ?? missing('the chosen idea') }),
-    ),
-    image: stage<HeaderImage>('image', (input, signal) =>
-      deps.images.createHeaderImage({ ...call(input, signal), article: input.article ?? missing('the article') }),
-    ),
-    publish: stage<PublishedPost>('publish', async (input, signal) => {
+    publish: stage<PublishedPost>('publish', async (input, signal, onUsage) => {
       await deps.committed?.(input.blogId);
       return deps.publisher.publish({
-        ...call(input, signal),
+        ...call(input, signal, onUsage),
         article: input.article ?? missing('the article'),
         ...(input.image ? { image: input.image } : {}),
       });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { blogRefSchema, createSchema, idSchema, selectSchema } from '../intake/command.schema';
 import { bulkSchema } from '../intake/bulk.schema';
 import { listSchema } from '../intake/list.schema';
+import { usageQuerySchema } from '../http/usage.routes';
 import { blogEventSchema, blogViewSchema } from './message.schemas';
 
 /** One documented operation. `path` is fastify's (`:param`); `ok` is the success status and its body. */
@@ -39,6 +40,7 @@ export const API_OPERATIONS: ApiOperation[] = [
   { method: 'post', path: '/api/blogs/:blogId/retry', summary: 'Resume a FAILED blog at the stage that failed', body: bodyWithoutBlogId(blogRefSchema), ok: [202, blogViewSchema] },
   { method: 'post', path: '/api/blogs/bulk/retry', summary: 'Retry every FAILED blog the filters match, each through the normal command path', body: bulkSchema, ok: [202, bulkAnswer] },
   { method: 'post', path: '/api/blogs/bulk/cancel', summary: 'Cancel every unfinished blog the filters match, each through the normal command path', body: bulkSchema, ok: [202, bulkAnswer] },
+  { method: 'get', path: '/api/stores/:instanceId/usage', summary: "A store's spend per UTC day, with its estimated cost", query: usageQuerySchema, ok: [200, z.record(z.string(), z.unknown())] },
   { method: 'post', path: '/hooks/replicate', summary: "Replicate's prediction webhooks, verified by their Standard Webhooks signature (401 when they do not verify)", body: z.record(z.string(), z.unknown()), ok: [200, z.object({ received: z.enum(['ok', 'repeat']) })], open: true },
   { method: 'get', path: '/api/blogs/:blogId/events', summary: "A blog's status events in seq order", query: storeQuery, ok: [200, z.object({ items: z.array(blogEventSchema) })] },
   { method: 'get', path: '/api/events', summary: 'Status events as Server-Sent Events (the token may come as ?token=)', query: storeQuery.extend({ token: z.string().optional() }), ok: [200, 'text/event-stream'] },

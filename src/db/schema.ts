@@ -5,6 +5,7 @@ import {
   bigserial,
   check,
   customType,
+  date,
   index,
   integer,
   json,
@@ -130,3 +131,19 @@ export const storeLeases = pgTable('store_leases', {
   /** Bumped on every change of owner. */
   epoch: integer('epoch').notNull().default(0),
 });
+
+/**
+ * What each store spent per UTC day: tokens as the text provider reported them and images created, retries and
+ * repeats included. Added to as answers come in; `GET /api/stores/:instanceId/usage` and the daily budget read it.
+ */
+export const storeUsage = pgTable(
+  'store_usage',
+  {
+    instanceId: text('instance_id').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    inputTokens: bigint('input_tokens', { mode: 'number' }).notNull().default(0),
+    outputTokens: bigint('output_tokens', { mode: 'number' }).notNull().default(0),
+    images: integer('images').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.instanceId, t.day] })],
+);

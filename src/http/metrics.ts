@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { BLOG_STATUSES } from '../../machines/blog.types';
+import { BLOG_STATUSES, type Usage } from '../../machines/blog.types';
 import type { Fleet } from '../runtime/fleet.store';
 
 /** What the metrics read. */
@@ -175,6 +175,17 @@ export function createMetrics(deps: MetricsDeps) {
     labelNames: ['what'],
     registers,
   });
+  const tokens = new Counter({
+    name: 'inkwell_tokens_total',
+    help: 'Text provider tokens as its answers reported them, by stage and kind (input, output), retries included',
+    labelNames: ['stage', 'kind'],
+    registers,
+  });
+  const images = new Counter({
+    name: 'inkwell_images_total',
+    help: 'Header images created at the image provider, repeats included',
+    registers,
+  });
 
   fleet.onTransition((t) => {
     transitionCounts.add(`${t.from ?? 'NEW'}>${t.to}`);
@@ -196,6 +207,12 @@ export function createMetrics(deps: MetricsDeps) {
     /** For retention: one batch pruned `n` of `what` (blogs, events, refs). */
     countPruned: (counts: Record<string, number>) => {
       for (const [what, n] of Object.entries(counts)) pruned.inc({ what }, n);
+    },
+    /** For the stage actors: what one provider answer cost. */
+    observeUsage(stage: string, usage: Partial<Usage>) {
+      if (usage.inputTokens) tokens.inc({ stage, kind: 'input' }, usage.inputTokens);
+      if (usage.outputTokens) tokens.inc({ stage, kind: 'output' }, usage.outputTokens);
+      if (usage.images) images.inc(usage.images);
     },
     /** For the lease keeper: how many blog leases this process holds now. */
     setLeasesHeld: (n: number) => leases.set(n),

@@ -16,6 +16,7 @@ import { registerEventStream, type EventStreamDeps } from './events.sse';
 import { registerMetricsRoute, type Metrics } from './metrics';
 import { registerOpenApiRoute } from './openapi.route';
 import { registerTimelineRoutes } from './timeline.routes';
+import { registerUsageRoutes, type UsageDeps } from './usage.routes';
 import type { OutboxRepo } from '../db/outbox.repo';
 import type { Fleet } from '../runtime/fleet.store';
 
@@ -36,6 +37,8 @@ export interface HttpDeps {
   replicateHook?: ReplicateHookDeps;
   /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
   observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
+  /** Spend per store and day (`GET /api/stores/:instanceId/usage`). */
+  usage?: UsageDeps;
 }
 
 const STATUS_OF: Record<string, number> = {
@@ -97,6 +100,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   registerBlogRoutes(app, deps);
   registerReplicateHook(app, deps.replicateHook);
   registerOpenApiRoute(app);
+  if (deps.usage) registerUsageRoutes(app, deps.usage);
   if (deps.observe) {
     registerMetricsRoute(app, deps.observe.metrics);
     registerDashboard(app, deps.observe);

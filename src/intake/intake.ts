@@ -5,12 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import type { BlogSettings } from '../../machines/blog.types';
+import { NO_USAGE, type BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
 import { LIVE_STATUSES, type BlogRepo } from '../db/blog.repo';
 import { CommandError } from '../errors';
 import { currentTraceparent, inCommandSpan } from '../telemetry/spans';
 import type { LiveBlog, Supervisor } from '../runtime/supervisor';
+import type { WaitReason } from '../runtime/store.budget';
 import { encodeCursor, listSchema } from './list.schema';
 import {
   blogRefSchema,
@@ -21,11 +22,21 @@ import {
   type CreateCommand,
 } from './command.schema';
 
+/** Statuses in which a blog's next provider call is a text one (held back by its store's daily budget). */
+const TEXT_NEXT: readonly string[] = ['PENDING', 'GENERATING_IDEAS', 'GENERATING_CONTENT'];
+
 /** What the intake needs. */
 export interface IntakeDeps {
   supervisor: Supervisor;
   repo: BlogRepo;
   settings: BlogSettings;
+  /**
+   * True when posts go to Wix and no `WIX_DEFAULT_MEMBER_ID` is set: Wix requires a post owner, so a `create`
+   * without `authorMemberId` could only fail at publishing, after everything was paid for. It is refused at once.
+   */
+  requireAuthorMemberId?: boolean;
+  /** Why a blog of `instanceId` that would start a text stage waits, if it does (its store's daily budget). */
+  whyWaiting?: (instanceId: string) => Promise<WaitReason | undefined>;
   now?: () => number;
 }
 
@@ -77,6 +88,12 @@ export function createIntake(deps: IntakeDeps) {
 
   async function create(body: unknown, opts: ApplyOptions): Promise<CommandResult> {
     const c: CreateCommand = parse(createSchema, body);
+    if (deps.requireAuthorMemberId && c.authorMemberId === undefined) {
+      throw new CommandError(
+        'INVALID_PAYLOAD',
+        'authorMemberId: required, because posts are published to Wix, which needs a post owner, and WIX_DEFAULT_MEMBER_ID is not set',
+      );
+    }
     const blogId = c.blogId ?? opts.blogIdHint ?? randomUUID();
     const request = {
       keywords: c.keywords ?? [],
@@ -101,6 +118,7 @@ export function createIntake(deps: IntakeDeps) {
         instanceId: c.instanceId,
         status: 'PENDING',
         seq: 1,
+        usage: NO_USAGE,
         createdAt: at,
         updatedAt: at,
       };
@@ -180,6 +198,10 @@ export function createIntake(deps: IntakeDeps) {
       const blog = await view(blogId);
       if (instanceId !== undefined && blog.instanceId !== instanceId) {
         throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
+      }
+      if (deps.whyWaiting && TEXT_NEXT.includes(blog.status)) {
+        const waiting = await deps.whyWaiting(blog.instanceId).catch(() => undefined);
+        if (waiting) return { ...blog, waiting };
       }
       return blog;
     },

@@ -11,6 +11,8 @@ import { renderMarkdown } from './html';
 import { abortedFailure } from './offline/seed';
 import { clip } from './offline/offline.templates';
 import type { TextCall, TextWriter } from './text.port';
+import { parseResetDuration, type TokenWindow } from './token.window';
+import { createCompletionLearner } from './completion.learner';
 
 /** Runs `fn` under the provider limits of a store; the default runs it at once. */
 export type ProviderLimit = <T>(instanceId: string, fn: () => Promise<T>) => Promise<T>;
@@ -22,6 +24,25 @@ export interface OpenAiWriterOptions {
   model: string;
   timeoutMs?: number;
   limit?: ProviderLimit;
+  /** Tokens per minute (`INKWELL_OPENAI_TPM`): every call reserves its estimate here first, settles after. */
+  tokens?: TokenWindow;
+}
+
+/**
+ * The most a stage's answer may ever be (`max_completion_tokens`): OpenAI counts it against tokens-per-minute up
+ * front, so it is set per stage, with room to spare over what the stage asks for (5 ideas; an article of about 800
+ * words, some 1100 tokens of Markdown in JSON), and lowered from there as answers come in (completion.learner.ts).
+ * An answer cut off at it fails retryably (`BAD_OUTPUT`).
+ */
+export const MAX_COMPLETION_TOKENS = { blog_ideas: 800, blog_article: 2_400 } as const;
+
+/**
+ * At least what OpenAI counts for a request before it runs: its prompt estimated from characters (about 4 a token,
+ * the structured-output schema included, plus a few tokens of framing per message) and the answer's maximum.
+ */
+export function estimateTokens(messages: Array<{ content: string }>, schema: object, maxCompletion: number): number {
+  const chars = messages.reduce((n, m) => n + m.content.length, 0) + JSON.stringify(schema).length;
+  return Math.ceil(chars / 4) + 4 * messages.length + 3 + maxCompletion;
 }
 
 const IDEAS_SCHEMA = {
@@ -133,27 +154,91 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
     timeout: opts.timeoutMs ?? 120_000,
   });
   const limit: ProviderLimit = opts.limit ?? ((_, fn) => fn());
+  const learner = createCompletionLearner(MAX_COMPLETION_TOKENS);
 
   /** One completion whose content must match `schema`; returns the parsed JSON. */
-  async function complete(call: TextCall, name: string, schema: object, prompt: string): Promise<unknown> {
+  async function complete(
+    call: TextCall,
+    name: keyof typeof MAX_COMPLETION_TOKENS,
+    schema: object,
+    prompt: string,
+  ): Promise<unknown> {
+    const messages = [
+      { role: 'system' as const, content: systemPrompt(call) },
+      { role: 'user' as const, content: prompt },
+    ];
     try {
-      const completion = await limit(call.instanceId, () =>
-        client.chat.completions.create(
-          {
-            model: opts.model,
-            messages: [
-              { role: 'system', content: systemPrompt(call) },
-              { role: 'user', content: prompt },
-            ],
-            response_format: { type: 'json_schema', json_schema: { name, strict: true, schema: { ...schema } } },
-          },
-          { signal: call.signal },
-        ),
-      );
+      const completion = await limit(call.instanceId, () => send(call, messages, name, schema));
+      // Paid for even when the content turns out unusable: reported before it is parsed.
+      if (completion.usage) {
+        call.onUsage?.({
+          inputTokens: completion.usage.prompt_tokens,
+          outputTokens: completion.usage.completion_tokens,
+        });
+      }
       return parseContent(completion);
     } catch (error) {
       throw toFailure(error, call.signal, opts.apiKey);
     }
+  }
+
+  /** One request, inside the token window when there is one: reserve the estimate, settle with `usage`. */
+  async function send(
+    call: TextCall,
+    messages: Array<{ role: 'system' | 'user'; content: string }>,
+    name: keyof typeof MAX_COMPLETION_TOKENS,
+    schema: object,
+  ): Promise<OpenAI.ChatCompletion> {
+    // Decided when the tokens are reserved: a call that waited asks for what was learned meanwhile.
+    let maxTokens = learner.limit(name);
+    const reservation = await opts.tokens?.reserve(
+      () => estimateTokens(messages, schema, (maxTokens = learner.limit(name))),
+      call.signal,
+    );
+    let used: number | undefined;
+    try {
+      const { data, response } = await client.chat.completions
+        .create(
+          {
+            model: opts.model,
+            messages,
+            max_completion_tokens: maxTokens,
+            response_format: { type: 'json_schema', json_schema: { name, strict: true, schema: { ...schema } } },
+          },
+          { signal: call.signal },
+        )
+        .withResponse();
+      used = data.usage?.total_tokens;
+      learner.observe(name, data.usage?.completion_tokens, data.choices[0]?.finish_reason === 'length');
+      slowDownIfClose(response.headers, maxTokens);
+      return data;
+    } catch (error) {
+      // A 429 for tokens was not counted by the provider; anything else may have been, at the estimate.
+      if (error instanceof OpenAI.APIError && error.status === 429) {
+        used = 0;
+        slowDownIfClose(error.headers, maxTokens, true);
+      }
+      throw error;
+    } finally {
+      await reservation?.settle(used);
+    }
+  }
+
+  /**
+   * The provider's own view, for what our window cannot see (another client on the same key): after a 429 for
+   * tokens, or when the headers say the provider is all but out of tokens (under 5 % of its limit and less than a
+   * call may need), new calls wait for the share of `x-ratelimit-reset-tokens` (the time until it is full again,
+   * refilled steadily) that the missing tokens take.
+   */
+  function slowDownIfClose(headers: Headers | undefined, need: number, refused = false) {
+    const limitTokens = Number(headers?.get('x-ratelimit-limit-tokens') ?? NaN);
+    const remaining = Number(headers?.get('x-ratelimit-remaining-tokens') ?? NaN);
+    const resetMs = parseResetDuration(headers?.get('x-ratelimit-reset-tokens'));
+    if (!opts.tokens || !Number.isFinite(remaining) || remaining >= need || resetMs === undefined) return;
+    if (!refused && !(Number.isFinite(limitTokens) && remaining < limitTokens * 0.05)) return;
+    const share =
+      Number.isFinite(limitTokens) && limitTokens > remaining ? (need - remaining) / (limitTokens - remaining) : 1;
+    opts.tokens.pause(Math.ceil(resetMs * Math.min(1, share)));
   }
 
   /** Parses `value` with `schema`, or fails retryably: another sample may well fit. */

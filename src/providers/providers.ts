@@ -19,6 +19,7 @@ import { createReplicateImages } from './replicate.images';
 import { createPredictionWaiters, type PredictionWaiters } from './replicate.webhooks';
 import type { TextWriter } from './text.port';
 import { createWixPublisher } from './wix.publisher';
+import { createTokenWindow } from './token.window';
 
 /** The three ports the stage actors call, and the limiters in front of the real ones. */
 export interface Providers {
@@ -28,14 +29,21 @@ export interface Providers {
   limiters?: ProviderLimiter[];
   /** With Replicate webhooks on: where `POST /hooks/replicate` delivers verified predictions, and its secret. */
   replicateHooks?: { secret: string; waiters: PredictionWaiters };
+  /** What else to close on stop (the token window's Redis connection). */
+  closers?: Array<() => Promise<void>>;
   /** Feeds limiter events (queue, wait) to metrics; set by the runtime. */
   observe?: { onLimiterEvent?: (e: LimiterEvent, queued: number) => void };
 }
 
 /** Builds the providers for `config`; `db` holds the provider references real adapters need to repeat safely. */
 export function createProviders(config: Config, log: Logger, db?: Db): Providers {
-  const providers: Partial<Providers> & { limiters: ProviderLimiter[]; observe: NonNullable<Providers['observe']> } = {
+  const providers: Partial<Providers> & {
+    limiters: ProviderLimiter[];
+    closers: Array<() => Promise<void>>;
+    observe: NonNullable<Providers['observe']>;
+  } = {
     limiters: [],
+    closers: [],
     observe: {},
   };
   const redis = config.REDIS_URL ? { url: config.REDIS_URL, prefix: 'inkwell' } : undefined;
@@ -60,14 +68,19 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
 
   if (config.OPENAI_API_KEY) {
     const limit = limiter('openai', config.INKWELL_OPENAI_CONCURRENCY, config.INKWELL_OPENAI_RPM);
+    const tokens = config.INKWELL_OPENAI_TPM
+      ? createTokenWindow({ name: 'openai', tpm: config.INKWELL_OPENAI_TPM, ...(redis ? { redis } : {}) })
+      : undefined;
+    if (tokens) providers.closers.push(() => tokens.stop());
     providers.writer = createOpenAiWriter({
       apiKey: config.OPENAI_API_KEY,
       model: config.OPENAI_MODEL,
       timeoutMs: config.INKWELL_PROVIDER_TIMEOUT_MS,
       ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
       limit: limit as <T>(id: string, fn: () => Promise<T>) => Promise<T>,
+      ...(tokens ? { tokens } : {}),
     });
-    log.info({ model: config.OPENAI_MODEL }, 'text: OpenAI');
+    log.info({ model: config.OPENAI_MODEL, tpm: config.INKWELL_OPENAI_TPM ?? 'unlimited' }, 'text: OpenAI');
   } else {
     log.warn('OPENAI_API_KEY is not set: ideas and articles are written by the local offline writer');
     providers.writer = createOfflineWriter();

@@ -130,6 +130,8 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     if (typeof prediction.id !== 'string' || !prediction.id) {
       throw new StageFailure('BAD_OUTPUT', 'Replicate: the created prediction has no id', true);
     }
+    // Each prediction created is one image paid for, whatever becomes of it; a resumed one is not counted again.
+    call.onUsage?.({ images: 1 });
     await opts.refs.put(call.blogId, PREDICTION_REF, prediction.id);
     return prediction;
   }

@@ -1,4 +1,4 @@
-import type { Article, BlogRequest, Idea } from '../../machines/blog.types';
+import type { Article, BlogRequest, Usage, Idea } from '../../machines/blog.types';
 
 /** What a text writer is asked to do; `signal` aborts the call when the blog is cancelled or the process drains. */
 export interface TextCall {
@@ -7,6 +7,8 @@ export interface TextCall {
   request: BlogRequest;
   attempt: number;
   signal: AbortSignal;
+  /** Reports what a provider answer cost, as the provider counted it; called once per paid answer. */
+  onUsage?: (usage: Partial<Usage>) => void;
 }
 
 /** Writes post ideas and articles (OpenAI, or the offline writer). Failures throw `StageFailure`. */

@@ -1,6 +1,13 @@
 /** What the outside world sees of a blog: derived from its machine snapshot, never stored twice by hand. */
 import type { BlogContext } from '../../machines/blog.machine';
-import type { BlogStatus, Idea, PublishedPost, BlogFailure } from '../../machines/blog.types';
+import {
+  NO_USAGE,
+  type BlogStatus,
+  type Idea,
+  type PublishedPost,
+  type BlogFailure,
+  type Usage,
+} from '../../machines/blog.types';
 import type { BlogRow } from '../db/blog.repo';
 
 /** The public fields a snapshot contributes to the API and to events. */
@@ -9,6 +16,8 @@ export interface BlogPublicFields {
   idea?: Idea;
   post?: PublishedPost;
   error?: BlogFailure;
+  /** What the blog has spent so far (tokens as reported, images created), retries and repeats included. */
+  usage?: Usage;
 }
 
 /** A blog as the HTTP API returns it. */
@@ -19,6 +28,8 @@ export interface BlogView extends BlogPublicFields {
   seq: number;
   createdAt: string;
   updatedAt: string;
+  /** Why the blog waits, when something other than a slot holds it back (its store's daily budget). */
+  waiting?: { reason: string; message: string; until: string };
 }
 
 /** The status of a machine state value: its top-level key. */
@@ -34,6 +45,7 @@ export function publicFields(status: BlogStatus, context: BlogContext): BlogPubl
   if (context.idea && status !== 'PENDING') fields.idea = context.idea;
   if (status === 'DONE' && context.post) fields.post = context.post;
   if (status === 'FAILED' && context.error) fields.error = context.error;
+  fields.usage = context.usage ?? NO_USAGE;
   return fields;
 }
 
@@ -59,6 +71,7 @@ export function eventPayload(
   if (fields.idea) payload.idea = fields.idea;
   if (fields.post) payload.post = fields.post;
   if (fields.error) payload.error = fields.error;
+  if (status === 'DONE' || status === 'FAILED') payload.usage = fields.usage;
   return payload;
 }
 
@@ -77,6 +90,8 @@ export function viewOfRow(row: BlogRow): BlogView {
     instanceId: row.instanceId,
     status: row.status as BlogStatus,
     seq: row.seq,
+    // Rows written before spend was kept show nothing spent.
+    usage: NO_USAGE,
     ...(row.view as BlogPublicFields),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),

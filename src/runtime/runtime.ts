@@ -38,6 +38,10 @@ import { createFleet, STATUS_OF_STAGE } from './fleet.store';
 import { createInspector } from './inspector';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';
+import { createUsageRepo } from '../db/usage.repo';
+import { pricesFor } from './prices';
+import { createUsageLedger } from './usage.ledger';
+import { createStoreBudget } from './store.budget';
 import { createSupervisor, type StatusChange } from './supervisor';
 
 /** What a runtime is built from; everything with I/O comes in from the composition root. */
@@ -60,6 +64,20 @@ export function settingsOf(config: Config): BlogSettings {
     retryBaseMs: config.INKWELL_RETRY_BASE_MS,
     selectionTimeoutMs: config.INKWELL_SELECTION_TIMEOUT_MS,
   };
+}
+
+/** The prices estimated costs use: the configured ones, else the list prices of the configured models. */
+export function pricesOf(config: Config) {
+  return pricesFor(config.OPENAI_MODEL, config.REPLICATE_MODEL, {
+    inputPerMTok: config.INKWELL_PRICE_INPUT_PER_MTOK,
+    outputPerMTok: config.INKWELL_PRICE_OUTPUT_PER_MTOK,
+    perImage: config.INKWELL_PRICE_PER_IMAGE,
+  });
+}
+
+/** With Wix configured and no default post owner, every `create` must name its `authorMemberId`. */
+export function needsAuthor(config: Config): boolean {
+  return Boolean(config.WIX_APP_ID && config.WIX_APP_SECRET) && !config.WIX_DEFAULT_MEMBER_ID;
 }
 
 /** Creates a runtime; nothing runs until `start()`. */
@@ -94,10 +112,17 @@ export function createRuntime(deps: RuntimeDeps) {
     },
   });
   const tracing = startTracing(config, log); // a no-op without OTEL_EXPORTER_OTLP_ENDPOINT
+  const ledger = createUsageLedger(createUsageRepo(database.db), log);
+  const budget = createStoreBudget({ dailyTokens: config.INKWELL_STORE_DAILY_TOKENS, ledger });
   const actors = createBlogActors({
     ...(config.OTEL_EXPORTER_OTLP_ENDPOINT ? traceProviders(deps.providers) : deps.providers),
     slots,
     committed: (blogId) => supervisor.committed(blogId),
+    budget,
+    onUsage: (stage, owner, usage) => {
+      metrics.observeUsage(stage, usage);
+      ledger.record(owner.instanceId, usage);
+    },
     onCall: (stage, phase, error, owner) => {
       inFlight += phase === 'start' ? 1 : -1;
       fleet.recordCall(stage, phase, owner, error);
@@ -153,9 +178,18 @@ export function createRuntime(deps: RuntimeDeps) {
   const forwarder =
     bus.kind === 'nats' ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log) : undefined;
   // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
-  const intake = createRouter(createIntake({ supervisor, repo, settings: settingsOf(config) }), leases, forwarder, {
-    waitMs: config.INKWELL_LEASE_TTL_MS + 3_000,
-  });
+  const intake = createRouter(
+    createIntake({
+      supervisor,
+      repo,
+      settings: settingsOf(config),
+      requireAuthorMemberId: needsAuthor(config),
+      whyWaiting: budget.blocked,
+    }),
+    leases,
+    forwarder,
+    { waitMs: config.INKWELL_LEASE_TTL_MS + 3_000 },
+  );
   let draining = false;
   // A verified webhook may reach any process: it goes out on the bus, and the one whose image stage waits takes it.
   const hooks = deps.providers.replicateHooks;
@@ -198,6 +232,7 @@ export function createRuntime(deps: RuntimeDeps) {
     ...(hooks
       ? { replicateHook: { secret: hooks.secret, log, onPrediction: (p) => void bus.publish(hookSubject, p) } }
       : {}),
+    usage: { days: (id, from, to) => ledger.days(id, from, to), prices: pricesOf(config) },
   });
   const handler = createCommandHandler({ intake, bus, subjects, log });
   let consumer: { stop(): Promise<void> } | undefined;
@@ -246,6 +281,7 @@ export function createRuntime(deps: RuntimeDeps) {
       unserve = () => (unserveForwarded?.(), unfollow());
       relay.start();
       retention.start();
+      ledger.start();
       if (bus.kind === 'nats') {
         const names = {
           commands: config.INKWELL_COMMANDS_STREAM,
@@ -282,7 +318,9 @@ export function createRuntime(deps: RuntimeDeps) {
         await waitForCalls(deps.drainGraceMs ?? 5_000); // image stages may still hear their webhook meanwhile
         await supervisor.stopAll();
         unhook?.();
+        await ledger.stop();
         await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));
+        await Promise.all((deps.providers.closers ?? []).map((close) => close()));
         // Hand the stores over at once: the next process (or a peer's next tick) takes them.
         await leases
           .release()

@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 
 /** One request as the fake saw it; `endedAt` is set once it was answered (or the client went away). */
 export interface RecordedRequest {
+  /** The `usage` a 200 completion reported, as the client was told it. */
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
@@ -138,6 +140,10 @@ export interface FakeOpenAi {
   requests: RecordedRequest[];
   /** Recorded `POST /v1/chat/completions` requests. */
   completions(): RecordedRequest[];
+  /** Tokens reported in `usage` so far (what the provider would bill). */
+  reported(): { input: number; output: number };
+  /** With `tpm`: requests refused 429 for tokens, the most tokens counted in any window, and the count log. */
+  tokenLimit(): { rejected: number; windowMax: number; log: Array<{ at: number; tokens: number }> } | undefined;
   maxInFlight(): number;
   /** `fn(request, index)` answers the index-th chat request (0-based); `undefined` keeps the normal answer. */
   script(fn: (req: RecordedRequest, index: number) => OpenAiReply | undefined): void;
@@ -175,6 +181,18 @@ function normalContent(body: ChatBody): string | undefined {
   }
 }
 
+/** Tokens as a rough tokenizer counts them: about 4 characters each, plus a few per message (OpenAI's framing). */
+export const tokensOf = (text: string): number => Math.ceil(text.length / 4);
+
+/** The `usage` OpenAI would report: the prompt's tokens and the answer's. */
+const promptTokens = (body: ChatBody) => (body.messages ?? []).reduce((n, m) => n + 4 + tokensOf(m.content), 3);
+
+function usageOf(body: ChatBody, content: string | null) {
+  const prompt_tokens = promptTokens(body);
+  const completion_tokens = tokensOf(content ?? '') + 1;
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
 function completion(body: ChatBody, content: string | null, finishReason = 'stop', refusal: string | null = null) {
   return {
     id: `chatcmpl-${Math.random().toString(36).slice(2, 12)}`,
@@ -189,16 +207,60 @@ function completion(body: ChatBody, content: string | null, finishReason = 'stop
         finish_reason: finishReason,
       },
     ],
-    usage: { prompt_tokens: 50, completion_tokens: 200, total_tokens: 250 },
+    usage: usageOf(body, content),
     system_fingerprint: 'fp_fake',
   };
 }
 
-/** Starts the fake; with `apiKey`, any other bearer token gets OpenAI's 401. */
-export async function startFakeOpenAi(opts: { apiKey?: string } = {}): Promise<FakeOpenAi> {
+/**
+ * OpenAI's tokens-per-minute, as it behaves: a request counts when it arrives, by its prompt's characters plus its
+ * `max_completion_tokens` (`max_tokens`; 4096 when it names none); one that does not fit what the last `windowMs`
+ * left is answered 429 at once and counts nothing. Once answered, a request counts the tokens its `usage` reports.
+ * Every answer carries the `x-ratelimit-*-tokens` headers.
+ */
+function createTokenLimit(tpm: number, windowMs: number) {
+  const log: Array<{ at: number; tokens: number }> = [];
+  const used = (now: number) => log.reduce((n, e) => (e.at > now - windowMs ? n + e.tokens : n), 0);
+  const headers = (now: number): Record<string, string> => {
+    // Until the window is empty again ("resets to its initial state").
+    const newest = log.at(-1);
+    const resetMs = newest && newest.at > now - windowMs ? newest.at + windowMs - now : 0;
+    return {
+      'x-ratelimit-limit-tokens': String(tpm),
+      'x-ratelimit-remaining-tokens': String(Math.max(0, tpm - used(now))),
+      'x-ratelimit-reset-tokens': resetMs >= 1000 ? `${(resetMs / 1000).toFixed(3)}s` : `${resetMs}ms`,
+    };
+  };
+  return {
+    log,
+    rejected: 0,
+    /** The entry this request counts as, or the 429 headers when it does not fit. */
+    admit(body: ChatBody & { max_completion_tokens?: number; max_tokens?: number }, now: number) {
+      const estimate = promptTokens(body) + (body.max_completion_tokens ?? body.max_tokens ?? 4096);
+      if (used(now) + estimate > tpm) {
+        this.rejected++;
+        return { ok: false as const, headers: headers(now) };
+      }
+      const entry = { at: now, tokens: estimate };
+      log.push(entry);
+      return { ok: true as const, entry, headers: () => headers(now) };
+    },
+    /** The most tokens counted in any window (ending at an arrival), with every request at its final count. */
+    windowMax(): number {
+      const upTo = (t: number) => log.reduce((n, e) => (e.at > t - windowMs && e.at <= t ? n + e.tokens : n), 0);
+      return log.reduce((max, e) => Math.max(max, upTo(e.at)), 0);
+    },
+  };
+}
+
+/** Starts the fake; with `apiKey`, any other bearer token gets OpenAI's 401; with `tpm`, its token limit holds. */
+export async function startFakeOpenAi(
+  opts: { apiKey?: string; tpm?: number; windowMs?: number } = {},
+): Promise<FakeOpenAi> {
   let script: (req: RecordedRequest, index: number) => OpenAiReply | undefined = () => undefined;
   const queue: OpenAiReply[] = [];
   let count = 0;
+  const tokens = opts.tpm ? createTokenLimit(opts.tpm, opts.windowMs ?? 60_000) : undefined;
   const server = await startRecordingServer((req) => {
     if (req.method !== 'POST' || req.path !== '/v1/chat/completions') {
       return apiError(404, 'invalid_request_error', 'unknown_url', `Unknown request URL: ${req.method} ${req.path}`);
@@ -207,6 +269,16 @@ export async function startFakeOpenAi(opts: { apiKey?: string } = {}): Promise<F
       return apiError(401, 'invalid_request_error', 'invalid_api_key', 'Incorrect API key provided: sk-wr***ng.');
     }
     const body = req.body as ChatBody;
+    const admitted = tokens?.admit(body, req.at);
+    if (admitted && !admitted.ok) {
+      return apiError(
+        429,
+        'tokens',
+        'rate_limit_exceeded',
+        `Rate limit reached for gpt-test on tokens per min (TPM): Limit ${opts.tpm}.`,
+        admitted.headers,
+      );
+    }
     const index = count++;
     const reply = queue.shift() ?? script(req, index) ?? {};
     if (isHttpReply(reply)) return reply;
@@ -219,9 +291,17 @@ export async function startFakeOpenAi(opts: { apiKey?: string } = {}): Promise<F
         'response_format json_schema named blog_ideas or blog_article',
       );
     }
+    const answer = completion(body, content, reply.finishReason, reply.refusal ?? null);
+    req.usage = answer.usage;
+    // The estimate is held while the request runs; the reported usage replaces it once answered.
+    if (admitted?.ok) {
+      const { entry } = admitted;
+      setTimeout(() => (entry.tokens = answer.usage.total_tokens), reply.delayMs ?? 0);
+    }
     return {
       status: 200,
-      body: completion(body, content, reply.finishReason, reply.refusal ?? null),
+      body: answer,
+      ...(admitted?.ok ? { headers: admitted.headers() } : {}),
       ...(reply.delayMs !== undefined ? { delayMs: reply.delayMs } : {}),
     };
   });
@@ -229,7 +309,16 @@ export async function startFakeOpenAi(opts: { apiKey?: string } = {}): Promise<F
     url: `${server.url}/v1`,
     requests: server.requests,
     completions: () => server.requests.filter((r) => r.path === '/v1/chat/completions'),
+    reported: () =>
+      server.requests.reduce(
+        (sum, r) => ({
+          input: sum.input + (r.usage?.prompt_tokens ?? 0),
+          output: sum.output + (r.usage?.completion_tokens ?? 0),
+        }),
+        { input: 0, output: 0 },
+      ),
     maxInFlight: server.maxInFlight,
+    tokenLimit: () => tokens && { rejected: tokens.rejected, windowMax: tokens.windowMax(), log: tokens.log },
     script: (fn) => void (script = fn),
     enqueue: (...replies) => void queue.push(...replies),
     close: server.close,

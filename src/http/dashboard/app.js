@@ -1,6 +1,6 @@
 /* Inkwell's live dashboard: vanilla JS, no build step, no outside hosts. Counts come from /api/fleet, refreshed
  * whenever a status event arrives on the SSE stream (/api/events) and every few seconds as a fallback. */
-/* global document, window, fetch, sessionStorage, EventSource, setTimeout, clearTimeout, setInterval */
+/* global document, window, fetch, sessionStorage, EventSource, setTimeout, clearTimeout, setInterval, CSS */
 
 import { cancelButton, renderAwaiting } from './owner.js';
 
@@ -159,11 +159,35 @@ function renderFleet(fleet) {
       el(
         'table',
         { class: 'store', 'data-store': store },
-        el('caption', {}, store),
+        el('caption', {}, store, el('span', { class: 'muted', 'data-store-spend': store }, spendText(store))),
         el('tr', {}, ...shown.map((s) => el('th', {}, s.replace('GENERATING_', 'GEN_')))),
         el('tr', {}, ...shown.map((s) => el('td', { 'data-store-count': s }, String(counts[s])))),
       ),
     );
+  }
+}
+
+// ---- spend per store: today's (UTC) tokens, images and estimated cost, refreshed at most every 10 s ----
+
+const spend = new Map();
+let spendAt = 0;
+
+function spendText(store) {
+  const day = spend.get(store);
+  if (!day) return '';
+  const cost = day.estimatedCostUsd === null ? '' : ` · $${day.estimatedCostUsd.toFixed(4)}`;
+  return ` · today ${day.inputTokens + day.outputTokens} tokens, ${day.images} images${cost}`;
+}
+
+async function refreshSpend(stores) {
+  if (Date.now() - spendAt < 10_000) return;
+  spendAt = Date.now();
+  const today = new Date().toISOString().slice(0, 10);
+  for (const store of stores) {
+    const usage = await api(`/api/stores/${encodeURIComponent(store)}/usage?from=${today}&to=${today}`);
+    spend.set(store, usage.days[0] ?? { inputTokens: 0, outputTokens: 0, images: 0, estimatedCostUsd: 0 });
+    const cell = document.querySelector(`[data-store-spend="${CSS.escape(store)}"]`);
+    if (cell) cell.textContent = spendText(store);
   }
 }
 
@@ -210,9 +234,15 @@ async function showTimeline(blogId, instanceId) {
   $('#timeline-title').textContent = `${blogId} (${instanceId})`;
   const list = $('#timeline');
   list.replaceChildren(el('li', { class: 'muted' }, 'loading…'));
-  const { items } = await api(
-    `/api/blogs/${encodeURIComponent(blogId)}/events?instanceId=${encodeURIComponent(instanceId)}`,
-  );
+  const query = `instanceId=${encodeURIComponent(instanceId)}`;
+  const { items } = await api(`/api/blogs/${encodeURIComponent(blogId)}/events?${query}`);
+  // The blog now: what it spent, and why it waits when something other than a slot holds it back.
+  const blog = await api(`/api/blogs/${encodeURIComponent(blogId)}?${query}`);
+  const spent = blog.usage
+    ? `spent ${blog.usage.inputTokens} input + ${blog.usage.outputTokens} output tokens, ${blog.usage.images} images`
+    : '';
+  const waits = blog.waiting ? ` · waits: ${blog.waiting.message}` : '';
+  $('#timeline-title').textContent = `${blogId} (${instanceId})${spent ? ` · ${spent}` : ''}${waits}`;
   list.replaceChildren(
     ...items.map((e) =>
       el(
@@ -320,7 +350,9 @@ function scheduleRefresh() {
 
 async function refresh() {
   try {
-    renderFleet(await api('/api/fleet'));
+    const fleet = await api('/api/fleet');
+    renderFleet(fleet);
+    await refreshSpend(Object.keys(fleet.byStore)).catch(() => undefined); // spend is extra: never blocks the rest
     await renderFailed();
     await renderAwaiting({ api, el, blogLink, onChange: scheduleRefresh });
   } catch (err) {

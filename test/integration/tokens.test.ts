@@ -1,0 +1,113 @@
+/**
+ * Tokens per minute against the fake OpenAI, which counts tokens as OpenAI does (the prompt and `max_completion_tokens`
+ * up front, then the reported `usage`) and answers 429 when a request does not fit: with the token window in front
+ * (in memory, and shared through Redis by two writers) the provider's window holds and no 429 comes; without it the
+ * same load is refused. Windows are shortened to a few seconds to keep the test short.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createOpenAiWriter, MAX_COMPLETION_TOKENS } from '../../src/providers/openai.writer';
+import type { TextCall } from '../../src/providers/text.port';
+import { createTokenWindow, parseResetDuration, type TokenWindow } from '../../src/providers/token.window';
+import { startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
+import { describeWithRedis } from '../support/servers';
+
+const KEY = 'sk-tokens-test-0123456789';
+const WINDOW_MS = 3_000;
+const TPM = 12_000;
+const idea = { title: 'Green tea, brewed right', summary: 'Temperature, time, leaves.' };
+let fake: FakeOpenAi | undefined;
+const windows: TokenWindow[] = [];
+
+afterEach(async () => {
+  await fake?.close();
+  await Promise.all(windows.splice(0).map((w) => w.stop()));
+});
+
+function call(i: number): TextCall & { idea: typeof idea } {
+  return {
+    blogId: `b-${i}`,
+    instanceId: `s-${i % 3}`,
+    request: { topic: 'tea', keywords: [] },
+    attempt: 1,
+    signal: new AbortController().signal,
+    idea,
+  };
+}
+
+/** `n` articles through `writers` in turn, all at once; resolves with the failures' codes. */
+async function load(n: number, writers: Array<ReturnType<typeof createOpenAiWriter>>): Promise<string[]> {
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => writers[i % writers.length]!.generateArticle(call(i))),
+  );
+  return results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code: string }).code] : []));
+}
+
+const writerFor = (f: FakeOpenAi, tokens?: TokenWindow) =>
+  createOpenAiWriter({
+    apiKey: KEY,
+    baseURL: f.url,
+    model: 'gpt-test',
+    timeoutMs: 20_000,
+    ...(tokens ? { tokens } : {}),
+  });
+
+describe('tokens per minute (in memory)', () => {
+  it('without the window, the same load meets 429s for tokens (the fake enforces its limit)', async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS });
+    // Answers take a second: every request's up-front count is still held when the others arrive.
+    fake.script(() => ({ delayMs: 1_000 }));
+    const failures = await load(12, [writerFor(fake)]);
+    expect(fake.tokenLimit()!.rejected).toBeGreaterThan(0);
+    expect(failures).toContain('RATE_LIMITED');
+  });
+
+  it('with it: no 429, the provider never counts more than its limit in a window, and the budget is used', async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS });
+    fake.script(() => ({ delayMs: 40 }));
+    const tokens = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS });
+    windows.push(tokens);
+    const started = Date.now();
+    const failures = await load(80, [writerFor(fake, tokens)]);
+    const elapsed = Date.now() - started;
+    const limit = fake.tokenLimit()!;
+    expect(failures).toEqual([]);
+    expect(limit.rejected).toBe(0);
+    expect(limit.windowMax).toBeLessThanOrEqual(TPM * 1.1);
+    // Every request set max_completion_tokens: the stage's ceiling at first, then learned from the answers (lower).
+    const sent = fake.completions().map((r) => (r.body as { max_completion_tokens?: number }).max_completion_tokens!);
+    expect(sent[0]).toBe(MAX_COMPLETION_TOKENS.blog_article);
+    expect(sent.every((n) => n >= 256 && n <= MAX_COMPLETION_TOKENS.blog_article)).toBe(true);
+    expect(Math.min(...sent)).toBeLessThan(MAX_COMPLETION_TOKENS.blog_article);
+    // Throughput: the load needed several windows, and the tokens it used fill most of them.
+    const total = limit.log.reduce((n, e) => n + e.tokens, 0);
+    expect(total).toBeGreaterThan(TPM);
+    const used = total / (TPM * Math.ceil(elapsed / WINDOW_MS));
+    console.log(`tokens: ${total} in ${elapsed} ms; ${(used * 100).toFixed(0)} % of the budget's windows`);
+  }, 60_000);
+
+  it('parses the reset durations OpenAI sends', () => {
+    expect(parseResetDuration('6m0s')).toBe(360_000);
+    expect(parseResetDuration('1s')).toBe(1_000);
+    expect(parseResetDuration('250ms')).toBe(250);
+    expect(parseResetDuration('1.5s')).toBe(1_500);
+    expect(parseResetDuration('1h2m3s')).toBe(3_723_000);
+    expect(parseResetDuration('soon')).toBeUndefined();
+  });
+});
+
+await describeWithRedis('tokens per minute shared through Redis', (redis) => {
+  afterAll(() => fake?.close());
+
+  it('two writers with their own windows on one Redis: no 429 and the window holds', async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS });
+    fake.script(() => ({ delayMs: 40 }));
+    const shared = { url: redis().url, prefix: redis().prefix };
+    const a = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS, redis: shared });
+    const b = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS, redis: shared });
+    windows.push(a, b);
+    const failures = await load(60, [writerFor(fake, a), writerFor(fake, b)]);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+    expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual(TPM * 1.1);
+  }, 60_000);
+});
