@@ -33,14 +33,17 @@ export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 
  */
 export function createOutboxRepo(db: Db) {
   /**
-   * Rows after the cursor, each marked settled or not against the xmin of the statement's own snapshot. The cursor
-   * is a row subquery, evaluated once, so the comparison is a range of `outbox_relay_idx` (as a join it is not).
+   * Rows after the cursor, each marked settled or not against the xmin of the statement's own snapshot, leaving out
+   * the unsettled ones of `skip` (sent ahead by an earlier run: read again only once settled, for the cursor to pass
+   * them). The cursor is a row subquery, evaluated once, so the comparison is a range of `outbox_relay_idx` (as a
+   * join it is not).
    */
-  const after = (limit: number) => sql`
+  const after = (limit: number, skip: readonly number[]) => sql`
     select o.id, o.blog_id as "blogId", o.instance_id as "instanceId", o.seq, o.payload, o.tx::text as tx,
       o.tx < pg_snapshot_xmin(pg_current_snapshot()) as settled
     from outbox o
     where (o.tx, o.id) > (${CURSOR})
+      ${skip.length > 0 ? sql`and (o.tx < pg_snapshot_xmin(pg_current_snapshot()) or o.id not in (select value::bigint from json_array_elements_text(${JSON.stringify(skip)}::json)))` : sql``}
     order by o.tx, o.id
     limit ${limit}`;
   return {
@@ -49,7 +52,11 @@ export function createOutboxRepo(db: Db) {
      * blog, and moves the cursor past the settled ones among the first `published` of them (`publish`'s answer),
      * all while holding the relay lock. Returns `published`, or -1 when another process holds the lock.
      */
-    async relay(limit: number, publish: (rows: RelayRow[]) => Promise<number>): Promise<number> {
+    async relay(
+      limit: number,
+      publish: (rows: RelayRow[]) => Promise<number>,
+      skip: readonly number[] = [],
+    ): Promise<number> {
       return db.transaction(async (tx) => {
         const [lock] = rowsOf<{ locked: boolean }>(
           // The cursor's move need not wait for the disk: if a crash loses it, events go out again, which
@@ -58,7 +65,7 @@ export function createOutboxRepo(db: Db) {
             set_config('synchronous_commit', 'off', true)`),
         );
         if (!lock?.locked) return -1;
-        const rows = rowsOf<RelayRow>(await tx.execute(after(limit)));
+        const rows = rowsOf<RelayRow>(await tx.execute(after(limit, skip)));
         for (const row of rows) row.id = Number(row.id); // bigint arrives as text from pg
         if (rows.length === 0) return 0;
         const sent = await publish(rows);
