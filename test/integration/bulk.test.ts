@@ -177,6 +177,9 @@ describe('bulk retry and cancel', { timeout: 300_000 }, () => {
     const res = await call('POST', '/api/blogs/bulk/cancel', { instanceId: 'bulk-b' });
     expect(res).toEqual({ status: 202, body: { matched: OTHER_STORE, applied: OTHER_STORE } });
     await until(async () => (await counts('bulk-b')).CANCELLED === OTHER_STORE, 'cancellations');
+    // Committed is not yet published: the events reach the bus through the outbox relay a moment later.
+    await until(async () => moves('b', 'FAILED>CANCELLED').every((n) => n >= 1), 'the cancellations to be published');
+    await new Promise((r) => setTimeout(r, 200)); // a duplicate, if any, would come meanwhile
     expect(moves('b', 'FAILED>CANCELLED')).toEqual(Array(OTHER_STORE).fill(1));
     expect(moves('a', 'FAILED>CANCELLED')).toEqual(Array(MATCHING).fill(0));
     const again = await call('POST', '/api/blogs/bulk/cancel', { instanceId: 'bulk-b' });
