@@ -5,8 +5,10 @@
  * - status: the top-level state; exactly the statuses of the public contract.
  * - stage: a working status that calls the outside world (ideas, content, image, publishing),
  *   plus AWAITING_SELECTION, which can fail by timing out.
- * - admission: a working slot of the blog's store. A blog waits for one in PENDING and keeps it from stage to
- *   stage; a SELECT or RETRY that brings it back to work enters the stage in `admitting` to wait for one again.
+ * - admission: a working slot of the blog's store (and, before a text stage, its store's daily token budget). A blog
+ *   waits for one in PENDING and keeps it from stage to stage. A SELECT or RETRY that brings it back to work goes
+ *   to PENDING again, with `resumes` naming the stage admission leads to: the status always says whether the blog
+ *   holds a slot (`GENERATING_*`, `PUBLISHING`) or waits for one (`PENDING`).
  * - attempt: one call of a stage actor; retryable failures wait in `backoff` and try again,
  *   up to `settings.maxAttempts`, then the blog is FAILED.
  * - deadline: an absolute time (ms since epoch) kept in context. Timers are invoked `wait`
@@ -32,10 +34,11 @@ import type {
   StageError,
   StageOutput,
   Usage,
+  WorkingStage,
 } from './blog.types';
 
 /** Bumped whenever a change could make older snapshots restore wrongly; see `blog.migrations.ts`. */
-export const BLOG_MACHINE_VERSION = 1;
+export const BLOG_MACHINE_VERSION = 2;
 
 /** Everything the blog remembers; JSON-safe, persisted with every transition. */
 export interface BlogContext {
@@ -59,6 +62,8 @@ export interface BlogContext {
   selectionDeadline?: number;
   /** What the blog has spent so far, retries and repeats included; absent in snapshots from before it was kept. */
   usage?: Usage;
+  /** The stage PENDING's admission leads to after a SELECT or a RETRY; absent at creation (ideas or content). */
+  resumes?: WorkingStage;
 }
 
 /** What the runtime passes to create a blog. */
@@ -122,18 +127,22 @@ export function toStageError(error: unknown): StageError {
   return { code: 'INTERNAL', message: String(error), retryable: true, at: 0 };
 }
 
-const admissionInput = ({ context }: { context: BlogContext }) => ({
+/**
+ * What PENDING's admission waits for: a slot of the blog's store and, when the stage it leads to calls the text
+ * provider (ideas, content), the store's daily token budget too.
+ */
+export const admissionInput = ({ context }: { context: BlogContext }) => ({
   blogId: context.blogId,
   instanceId: context.instanceId,
+  text: context.resumes !== 'GENERATING_IMAGE' && context.resumes !== 'PUBLISHING',
 });
 
-/**
- * A blog coming back to work (a SELECT, a RETRY) first waits for a slot of its store. One admitted in PENDING keeps
- * its slot from stage to stage, so a stage that follows another starts in `running`.
- */
-const admitting = {
-  invoke: { id: 'admission', src: 'admission', input: admissionInput, onDone: 'running' },
-} as const;
+/** PENDING's admission done: enter the stage `stage` (the blog resumes it, or starts there), slot held. */
+const admittedTo = (stage: WorkingStage) => ({
+  guard: { type: 'resumes' as const, params: stage },
+  target: stage,
+  actions: 'admitted' as const,
+});
 
 /** A retryable failure waits here until `retryAt`, then runs the stage again. */
 const backoff = {
@@ -172,6 +181,8 @@ export const blogMachine = setup({
       event.ideaIndex >= 0 &&
       event.ideaIndex < (context.ideas?.length ?? 0),
     failedAt: ({ context }, stage: Stage) => context.error?.stage === stage,
+    resumes: ({ context }, stage: WorkingStage) => context.resumes === stage,
+    failedInStage: ({ context }) => context.error !== undefined && context.error.stage !== 'AWAITING_SELECTION',
   },
   actions: {
     scheduleRetry: assign(({ context, event }) => {
@@ -198,6 +209,15 @@ export const blogMachine = setup({
     }),
     resetAttempts: assign({ attempts: 0, lastError: undefined, retryAt: undefined }),
     clearError: assign({ error: undefined, attempts: 0, lastError: undefined, retryAt: undefined }),
+    /** A RETRY of a working stage: back to PENDING, to resume the stage that failed once admitted. */
+    resumeFailed: assign(({ context }) => ({
+      resumes: context.error?.stage as WorkingStage,
+      error: undefined,
+      attempts: 0,
+      lastError: undefined,
+      retryAt: undefined,
+    })),
+    admitted: assign({ resumes: undefined }),
     rejectSelection: emit(({ context, event }) => ({
       type: 'rejected' as const,
       code: 'INVALID_SELECTION' as const,
@@ -222,16 +242,21 @@ export const blogMachine = setup({
       invoke: {
         id: 'admission',
         src: 'admission',
-        // The first stage is a text one: the admission may also wait for the store's daily budget.
-        input: ({ context }) => ({ ...admissionInput({ context }), text: true }),
-        onDone: [{ guard: 'hasIdea', target: 'GENERATING_CONTENT.running' }, { target: 'GENERATING_IDEAS.running' }],
+        input: admissionInput,
+        onDone: [
+          admittedTo('GENERATING_IDEAS'),
+          admittedTo('GENERATING_CONTENT'),
+          admittedTo('GENERATING_IMAGE'),
+          admittedTo('PUBLISHING'),
+          { guard: 'hasIdea', target: 'GENERATING_CONTENT' },
+          { target: 'GENERATING_IDEAS' },
+        ],
       },
     },
     GENERATING_IDEAS: {
-      initial: 'admitting',
+      initial: 'running',
       entry: 'resetAttempts',
       states: {
-        admitting,
         running: {
           invoke: {
             id: 'ideas',
@@ -278,25 +303,27 @@ export const blogMachine = setup({
         SELECT: [
           {
             guard: 'validSelection',
-            target: 'GENERATING_CONTENT',
-            actions: assign(({ context, event }) => ({ idea: context.ideas?.[event.ideaIndex] })),
+            target: 'PENDING',
+            actions: assign(({ context, event }) => ({
+              idea: context.ideas?.[event.ideaIndex],
+              resumes: 'GENERATING_CONTENT' as const,
+            })),
           },
           { actions: 'rejectSelection' },
         ],
       },
     },
     GENERATING_CONTENT: {
-      initial: 'admitting',
+      initial: 'running',
       entry: ['resetAttempts', assign(({ context }) => ({ idea: context.idea ?? context.request.idea }))],
       states: {
-        admitting,
         running: {
           invoke: {
             id: 'article',
             src: 'article',
             input: stageInput,
             onDone: {
-              target: '#blog.GENERATING_IMAGE.running',
+              target: '#blog.GENERATING_IMAGE',
               actions: ['countUsage', assign({ article: ({ event }) => event.output.result })],
             },
             onError: [
@@ -309,17 +336,16 @@ export const blogMachine = setup({
       },
     },
     GENERATING_IMAGE: {
-      initial: 'admitting',
+      initial: 'running',
       entry: 'resetAttempts',
       states: {
-        admitting,
         running: {
           invoke: {
             id: 'image',
             src: 'image',
             input: stageInput,
             onDone: {
-              target: '#blog.PUBLISHING.running',
+              target: '#blog.PUBLISHING',
               actions: ['countUsage', assign({ image: ({ event }) => event.output.result })],
             },
             onError: [
@@ -332,10 +358,9 @@ export const blogMachine = setup({
       },
     },
     PUBLISHING: {
-      initial: 'admitting',
+      initial: 'running',
       entry: 'resetAttempts',
       states: {
-        admitting,
         running: {
           invoke: {
             id: 'publish',
@@ -357,11 +382,7 @@ export const blogMachine = setup({
     FAILED: {
       on: {
         RETRY: [
-          {
-            guard: { type: 'failedAt', params: 'GENERATING_IDEAS' },
-            target: 'GENERATING_IDEAS',
-            actions: 'clearError',
-          },
+          // A selection that timed out waits for the owner again: no slot needed.
           {
             guard: { type: 'failedAt', params: 'AWAITING_SELECTION' },
             target: 'AWAITING_SELECTION',
@@ -370,17 +391,8 @@ export const blogMachine = setup({
               assign(({ context, event }) => ({ selectionDeadline: event.at + context.settings.selectionTimeoutMs })),
             ],
           },
-          {
-            guard: { type: 'failedAt', params: 'GENERATING_CONTENT' },
-            target: 'GENERATING_CONTENT',
-            actions: 'clearError',
-          },
-          {
-            guard: { type: 'failedAt', params: 'GENERATING_IMAGE' },
-            target: 'GENERATING_IMAGE',
-            actions: 'clearError',
-          },
-          { guard: { type: 'failedAt', params: 'PUBLISHING' }, target: 'PUBLISHING', actions: 'clearError' },
+          // A working stage waits for a slot of its store in PENDING, then resumes where it failed.
+          { guard: 'failedInStage', target: 'PENDING', actions: 'resumeFailed' },
         ],
       },
     },

@@ -25,6 +25,9 @@ export const WORKING_STATUSES: readonly BlogStatus[] = [
 /** Statuses that never change again. */
 export const FINAL_STATUSES: readonly BlogStatus[] = ['DONE', 'CANCELLED'];
 
+/** The stages that hold a working slot of the store: the working statuses. */
+export type WorkingStage = 'GENERATING_IDEAS' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';
+
 /** Stages that can fail; `AWAITING_SELECTION` fails only by timing out. */
 export type Stage =
   'GENERATING_IDEAS' | 'AWAITING_SELECTION' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';

@@ -42,7 +42,8 @@ export function publicFields(status: BlogStatus, context: BlogContext): BlogPubl
   // Written field by field rather than with conditional spreads: this runs on every status change.
   const fields: BlogPublicFields = {};
   if (context.ideas) fields.ideas = context.ideas;
-  if (context.idea && status !== 'PENDING') fields.idea = context.idea;
+  // The chosen idea: from GENERATING_CONTENT on, and in the PENDING that waits for a slot after a select or retry.
+  if (context.idea) fields.idea = context.idea;
   if (status === 'DONE' && context.post) fields.post = context.post;
   if (status === 'FAILED' && context.error) fields.error = context.error;
   fields.usage = context.usage ?? NO_USAGE;

@@ -122,7 +122,9 @@ export function createSupervisor(deps: SupervisorDeps) {
         seq: entry.seq,
         payload: eventPayload(snapshot.context, status, previous, entry.seq, new Date(now())),
       });
-      if (!WORKING_STATUSES.includes(status)) deps.slots.release(entry.blogId);
+      // A slot is held in a working status; in PENDING it may have just been granted to the admission that is
+      // about to move the blog into its stage (granted before this snapshot is observed): it is not given back.
+      if (!WORKING_STATUSES.includes(status) && status !== 'PENDING') deps.slots.release(entry.blogId);
       deps.onStatusChange?.({
         blogId: entry.blogId,
         instanceId: entry.instanceId,
@@ -201,7 +203,8 @@ export function createSupervisor(deps: SupervisorDeps) {
       });
       if (actor.getSnapshot().status === 'error') throw new SnapshotError('the snapshot restores to an error state');
       deps.persister.track(row.blogId, row.version);
-      if (WORKING_STATUSES.includes(row.status as BlogStatus)) deps.slots.hold(row.instanceId, row.blogId);
+      // The restored state decides, not the row: a migrated `admitting` snapshot waits for its slot in PENDING.
+      if (WORKING_STATUSES.includes(statusOf(actor.getSnapshot().value))) deps.slots.hold(row.instanceId, row.blogId);
       const entry = attach(actor, row);
       actor.start();
       return entry;

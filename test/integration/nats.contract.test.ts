@@ -570,6 +570,7 @@ describe.skipIf(!probeDb || !natsProbe)('NATS contract (needs PostgreSQL and NAT
       'PENDING',
       'GENERATING_IDEAS',
       'AWAITING_SELECTION',
+      'PENDING',
       'GENERATING_CONTENT',
       'GENERATING_IMAGE',
       'PUBLISHING',

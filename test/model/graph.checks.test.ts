@@ -183,24 +183,20 @@ const slot: Wait = { kind: 'slot' };
  *   wix.publisher.test.ts ("a slow answer is a retryable WIX_TIMEOUT"), replicate.images.test.ts
  *   (PREDICTION_TIMEOUT, REPLICATE_TIMEOUT), providers.e2e.test.ts (a hang cut inside a running runtime). The
  *   offline adapters do local work only (no network, nothing to wait for);
- * - a store slot (PENDING, `admitting`): no deadline, on purpose. A slot is freed whenever a working blog leaves
+ * - a store slot (PENDING, at creation and after a SELECT or RETRY): no deadline, on purpose. A slot is freed whenever a working blog leaves
  *   work, and every working state is bounded (checked above); failing a blog because its store is busy would turn
  *   load into failures;
  * - FAILED: no deadline, by contract (final until a `retry` command).
  */
 const WAITS: Record<string, Wait> = {
   'blog.PENDING': slot,
-  'blog.GENERATING_IDEAS.admitting': slot,
   'blog.GENERATING_IDEAS.running': call('ideas'),
   'blog.GENERATING_IDEAS.backoff': backoff('GENERATING_IDEAS'),
   'blog.AWAITING_SELECTION': { kind: 'timer', field: 'selectionDeadline', then: 'blog.FAILED' },
-  'blog.GENERATING_CONTENT.admitting': slot,
   'blog.GENERATING_CONTENT.running': call('article'),
   'blog.GENERATING_CONTENT.backoff': backoff('GENERATING_CONTENT'),
-  'blog.GENERATING_IMAGE.admitting': slot,
   'blog.GENERATING_IMAGE.running': call('image'),
   'blog.GENERATING_IMAGE.backoff': backoff('GENERATING_IMAGE'),
-  'blog.PUBLISHING.admitting': slot,
   'blog.PUBLISHING.running': call('publish'),
   'blog.PUBLISHING.backoff': backoff('PUBLISHING'),
   'blog.FAILED': { kind: 'command', event: 'RETRY' },

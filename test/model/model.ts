@@ -2,7 +2,7 @@
  * The blog machine's test model, derived from the machine itself with xstate/graph.
  *
  * - A model state is what decides the machine's future: state value, failed attempts of the stage, the stage a
- *   FAILED blog failed at, and whether the request came with an idea. With `maxAttempts: 2` that set is finite.
+ *   FAILED blog failed at, the stage a PENDING blog resumes once admitted, and whether the request came with an idea. With `maxAttempts: 2` that set is finite.
  * - A model event is whatever the outside world can do in that state: the done or error (retryable or not) of the
  *   invoke that is running, a timer reaching its deadline (`backoff`, `selectionTimeout`), SELECT in and out of
  *   range, RETRY, CANCEL.
@@ -70,6 +70,8 @@ export interface Expected {
   value: unknown;
   attempts: number;
   failedAt: string | null;
+  /** The stage PENDING leads to once admitted, after a SELECT or a RETRY. */
+  resumes: string | null;
 }
 
 /** One generated test path. */
@@ -91,11 +93,15 @@ export function leafOf(value: unknown): string {
 }
 
 /** The model state of a snapshot. */
-export function expectedOf(snapshot: { value: unknown; context: { attempts: number; error?: { stage: string } } }) {
+export function expectedOf(snapshot: {
+  value: unknown;
+  context: { attempts: number; error?: { stage: string }; resumes?: string };
+}) {
   return {
     value: snapshot.value,
     attempts: snapshot.context.attempts,
     failedAt: snapshot.context.error?.stage ?? null,
+    resumes: snapshot.context.resumes ?? null,
   };
 }
 
@@ -110,7 +116,7 @@ export function modelEvents(snapshot: BlogSnapshot): ModelEvent[] {
   const leaf = leafOf(snapshot.value);
   const [status, sub] = leaf.split('.') as [string, string | undefined];
   const events: ModelEvent[] = [{ type: 'CANCEL', at: T0 }];
-  if (status === 'PENDING' || sub === 'admitting') events.push({ type: 'xstate.done.actor.admission' });
+  if (status === 'PENDING') events.push({ type: 'xstate.done.actor.admission' });
   if (sub === 'backoff') events.push({ type: 'xstate.done.actor.backoff' });
   if (sub === 'running') {
     const actor = STAGE_ACTORS[status as keyof typeof STAGE_ACTORS];

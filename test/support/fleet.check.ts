@@ -96,25 +96,19 @@ export async function fleetProblems(client: pg.Client, dataDir: string, expected
 
 /**
  * The status changes the contract allows (the machine's own are checked against this in graph.checks.test.ts):
- * forward through the stages, to FAILED from a stage or a selection timeout, out of FAILED by a retry, to
- * CANCELLED from anything not final; `AWAITING_SELECTION → PENDING` and `FAILED → PENDING` as the contract says.
+ * forward through the stages, to FAILED from a stage or a selection timeout, to CANCELLED from anything not final.
+ * A blog that waits for a slot is PENDING, so a `select` is `AWAITING_SELECTION → PENDING` and a `retry` is
+ * `FAILED → PENDING` (or `FAILED → AWAITING_SELECTION` after a selection timeout: no slot is needed to wait for the
+ * owner), then PENDING → the stage it resumes (any working stage).
  */
 export const LEGAL_CHANGES: Record<BlogStatus, readonly BlogStatus[]> = {
-  PENDING: ['GENERATING_IDEAS', 'GENERATING_CONTENT', 'CANCELLED'],
+  PENDING: ['GENERATING_IDEAS', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING', 'CANCELLED'],
   GENERATING_IDEAS: ['AWAITING_SELECTION', 'FAILED', 'CANCELLED'],
-  AWAITING_SELECTION: ['GENERATING_CONTENT', 'PENDING', 'FAILED', 'CANCELLED'],
+  AWAITING_SELECTION: ['PENDING', 'FAILED', 'CANCELLED'],
   GENERATING_CONTENT: ['GENERATING_IMAGE', 'FAILED', 'CANCELLED'],
   GENERATING_IMAGE: ['PUBLISHING', 'FAILED', 'CANCELLED'],
   PUBLISHING: ['DONE', 'FAILED', 'CANCELLED'],
-  FAILED: [
-    'PENDING',
-    'GENERATING_IDEAS',
-    'AWAITING_SELECTION',
-    'GENERATING_CONTENT',
-    'GENERATING_IMAGE',
-    'PUBLISHING',
-    'CANCELLED',
-  ],
+  FAILED: ['PENDING', 'AWAITING_SELECTION', 'CANCELLED'],
   DONE: [],
   CANCELLED: [],
 };

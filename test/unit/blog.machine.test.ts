@@ -106,6 +106,7 @@ function createWorld(script: Script = {}, options: { holdAdmissions?: number[]; 
   const waits: number[] = [];
   const held: Array<() => void> = [];
   let admissions = 0;
+  const admissionInputs: Array<{ blogId: string; instanceId: string; text?: boolean }> = [];
 
   function stage<T>(name: StageActor, result: T) {
     return fromPromise<StageOutput<T>, StageInput>(({ input, signal }) => {
@@ -134,8 +135,9 @@ function createWorld(script: Script = {}, options: { holdAdmissions?: number[]; 
 
   const machine: BlogMachine = blogMachine.provide({
     actors: {
-      admission: fromPromise<void, { blogId: string; instanceId: string }>(({ signal }) => {
+      admission: fromPromise<void, { blogId: string; instanceId: string; text?: boolean }>(({ input, signal }) => {
         admissions += 1;
+        admissionInputs.push(input);
         if (!options.holdAdmissions?.includes(admissions)) return Promise.resolve();
         return new Promise<void>((resolve, reject) => {
           held.push(resolve);
@@ -172,6 +174,7 @@ function createWorld(script: Script = {}, options: { holdAdmissions?: number[]; 
     aborted,
     waits,
     admissions: () => admissions,
+    admissionInputs,
     /** Grants every admission held so far. */
     async admit() {
       held.splice(0).forEach((resolve) => resolve());
@@ -268,7 +271,7 @@ async function awaitingSelection(world: ReturnType<typeof createWorld>) {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('blog machine: the happy paths', () => {
-  it('takes a topic blog PENDING → GENERATING_IDEAS → AWAITING_SELECTION → (SELECT) GENERATING_CONTENT → GENERATING_IMAGE → PUBLISHING → DONE', async () => {
+  it('takes a topic blog PENDING → GENERATING_IDEAS → AWAITING_SELECTION → (SELECT) PENDING → GENERATING_CONTENT → GENERATING_IMAGE → PUBLISHING → DONE', async () => {
     const world = createWorld();
     const actor = createActor(world.machine, { input: topicInput(), inspect });
     expect(leaf(actor)).toBe('PENDING');
@@ -287,6 +290,7 @@ describe('blog machine: the happy paths', () => {
       'PENDING',
       'GENERATING_IDEAS',
       'AWAITING_SELECTION',
+      'PENDING',
       'GENERATING_CONTENT',
       'GENERATING_IMAGE',
       'PUBLISHING',
@@ -353,33 +357,50 @@ describe('blog machine: admission', () => {
     expect(world.admissions()).toBe(1);
   });
 
-  it.each(STAGES)('waits in $status (admitting) for a slot when a RETRY brings it back to work', async (stage) => {
+  it.each(STAGES)('waits in PENDING for a slot when a RETRY of $status brings it back to work', async (stage) => {
     const { status, stub, input } = stage;
     const world = createWorld(scriptFor(stage, [FATAL, 'ok']), { holdAdmissions: [2] });
     const actor = await world.start(input());
     expect(leaf(actor)).toBe('FAILED');
     await send(actor, { type: 'RETRY', at: world.clock.now() });
     await world.advance(3600_000);
-    expect(leaf(actor)).toBe(`${status}.admitting`);
+    expect(leaf(actor)).toBe('PENDING');
+    expect(ctx(actor)).toMatchObject({ resumes: status, attempts: 0 });
+    expect(ctx(actor).error).toBeUndefined();
     expect(children(actor)).toEqual(['admission']);
+    // The store's daily budget is waited for only before a text stage.
+    const text = status === 'GENERATING_IDEAS' || status === 'GENERATING_CONTENT';
+    expect(world.admissionInputs.at(-1)).toEqual({
+      blogId: actor.getSnapshot().context.blogId,
+      instanceId: 'store-1',
+      text,
+    });
     expect(world.calls[stub]).toHaveLength(1);
 
     await world.admit();
     expect(world.calls[stub]).toHaveLength(2);
+    expect(world.calls[stub][1]?.input.attempt).toBe(1);
+    expect(ctx(actor).resumes).toBeUndefined();
     expect(leaf(actor).split('.')[0]).toBe(stage.next);
   });
 
-  it('waits in GENERATING_CONTENT (admitting) for a slot after the owner selects an idea', async () => {
+  it('waits in PENDING for a slot after the owner selects an idea, then generates the content', async () => {
     const world = createWorld({ image: ['hang'] }, { holdAdmissions: [2] });
     const actor = await awaitingSelection(world);
-    await send(actor, { type: 'SELECT', ideaIndex: 0, at: world.clock.now() });
-    expect(leaf(actor)).toBe('GENERATING_CONTENT.admitting');
+    const statuses: string[] = [];
+    actor.subscribe((s) => statuses.push(leaf(actor).split('.')[0]! + (s.status === 'active' ? '' : '!')));
+    await send(actor, { type: 'SELECT', ideaIndex: 1, at: world.clock.now() });
+    expect(leaf(actor)).toBe('PENDING');
+    expect(ctx(actor)).toMatchObject({ idea: IDEAS[1], resumes: 'GENERATING_CONTENT' });
     expect(children(actor)).toEqual(['admission']);
+    expect(world.admissionInputs.at(-1)?.text).toBe(true);
     expect(world.calls.article).toHaveLength(0);
 
     await world.admit();
     expect(world.calls.article).toHaveLength(1);
+    expect(world.calls.article[0]?.input.idea).toEqual(IDEAS[1]);
     expect(leaf(actor)).toBe('GENERATING_IMAGE.running');
+    expect([...new Set(statuses)]).toEqual(['PENDING', 'GENERATING_CONTENT', 'GENERATING_IMAGE']);
   });
 });
 
@@ -641,12 +662,12 @@ describe('blog machine: CANCEL', () => {
     { name: 'FAILED', script: { ideas: [FATAL] }, input: topicInput, expect: 'FAILED' },
     ...STAGES.flatMap((s) => [
       {
-        name: `${s.status} while admitting (after a RETRY)`,
+        name: `PENDING while waiting to resume ${s.status} (after a RETRY)`,
         script: { [s.stub]: [FATAL] },
         hold: [2],
         input: s.input,
         retry: true,
-        expect: `${s.status}.admitting`,
+        expect: 'PENDING',
         aborts: 'admission',
       },
       {
@@ -887,6 +908,64 @@ describe('migrateSnapshot', () => {
     expect(() => migrateSnapshot(snapshot, 1, 3, { 1: step(1) })).toThrow(/no migration from machine version 2 to 3/);
   });
 
+  /** A snapshot as machine version 1 persisted it (shape captured from that version) in `<stage>.admitting`. */
+  const v1Admitting = (stage: string, context: Record<string, unknown> = {}): PersistedSnapshot => ({
+    status: 'active',
+    value: { [stage]: 'admitting' },
+    historyValue: {},
+    context: {
+      ...topicInput(),
+      attempts: 0,
+      ideas: IDEAS,
+      selectionDeadline: T0 + SETTINGS.selectionTimeoutMs,
+      idea: IDEAS[1],
+      ...context,
+    },
+    children: {
+      admission: {
+        snapshot: { status: 'active', input: { blogId: 'blog-1', instanceId: 'store-1' } },
+        src: 'admission',
+        syncSnapshot: false,
+      },
+    },
+  });
+
+  it('restores a version 1 snapshot waiting in GENERATING_CONTENT.admitting as PENDING, resuming the content', async () => {
+    const migrated = migrateSnapshot(v1Admitting('GENERATING_CONTENT'), 1, BLOG_MACHINE_VERSION);
+    expect(migrated).toMatchObject({ value: 'PENDING', context: { resumes: 'GENERATING_CONTENT', idea: IDEAS[1] } });
+    const world = createWorld({}, { holdAdmissions: [1] });
+    const actor = await world.restore(migrated);
+    expect(leaf(actor)).toBe('PENDING');
+    expect(world.admissionInputs).toEqual([{ blogId: 'blog-1', instanceId: 'store-1', text: true }]);
+    expect(world.calls.article).toHaveLength(0);
+
+    await world.admit();
+    expect(world.calls.article.map((c) => c.input.idea)).toEqual([IDEAS[1]]);
+    expect(leaf(actor)).toBe('DONE');
+  });
+
+  it('restores a version 1 snapshot of a retried PUBLISHING (admitting) as PENDING, resuming the publishing', async () => {
+    const v1 = v1Admitting('PUBLISHING', { article: ARTICLE, image: IMAGE });
+    const world = createWorld({}, { holdAdmissions: [1] });
+    const actor = await world.restore(migrateSnapshot(v1, 1, BLOG_MACHINE_VERSION));
+    expect(leaf(actor)).toBe('PENDING');
+    expect(ctx(actor).resumes).toBe('PUBLISHING');
+    expect(world.admissionInputs).toEqual([{ blogId: 'blog-1', instanceId: 'store-1', text: false }]);
+
+    await world.admit();
+    expect(world.calls.article).toHaveLength(0);
+    expect(world.calls.image).toHaveLength(0);
+    expect(world.calls.publish.map((c) => c.input.image)).toEqual([IMAGE]);
+    expect(leaf(actor)).toBe('DONE');
+  });
+
+  it('leaves version 1 snapshots outside `admitting` as they were (running, backoff, other statuses)', () => {
+    for (const value of [{ GENERATING_IMAGE: 'running' }, { PUBLISHING: 'backoff' }, 'AWAITING_SELECTION', 'FAILED']) {
+      const v1 = { ...v1Admitting('GENERATING_CONTENT'), value };
+      expect(migrateSnapshot(v1, 1, 2)).toBe(v1);
+    }
+  });
+
   it('throws on something that is not a snapshot', () => {
     expect(() => migrateSnapshot(null, 1, 1)).toThrow(/not an object/);
     expect(() => migrateSnapshot('PENDING', 1, 1)).toThrow(/not an object/);
@@ -895,15 +974,15 @@ describe('migrateSnapshot', () => {
 
 /*
  * Transitions covered above (state, event → target), as the inspector records them:
- *   PENDING: admission done → GENERATING_IDEAS.running (topic) | GENERATING_CONTENT.running (idea)
- *   <stage>.admitting: admission done → <stage>.running    (stage = IDEAS, CONTENT, IMAGE, PUBLISHING; entered after
- *                      SELECT and RETRY: a blog keeps its slot from one stage to the next)
+ *   PENDING: admission done → the stage it resumes after a SELECT or RETRY (IDEAS, CONTENT, IMAGE, PUBLISHING) |
+ *            GENERATING_IDEAS.running (topic) | GENERATING_CONTENT.running (idea); a blog keeps its slot from one
+ *            stage to the next
  *   <stage>.running: stage done → next status; stage error → backoff (canRetry) | FAILED
  *   <stage>.backoff: backoff (wait) done → <stage>.running
- *   AWAITING_SELECTION: SELECT valid → GENERATING_CONTENT; SELECT invalid → (stays, emits rejected);
+ *   AWAITING_SELECTION: SELECT valid → PENDING (resumes content); SELECT invalid → (stays, emits rejected);
  *                       selectionTimeout done → FAILED
- *   FAILED: RETRY → each of GENERATING_IDEAS, AWAITING_SELECTION, GENERATING_CONTENT, GENERATING_IMAGE, PUBLISHING
- *   CANCEL → CANCELLED from PENDING, AWAITING_SELECTION, FAILED and every <stage>.admitting|running|backoff
+ *   FAILED: RETRY → AWAITING_SELECTION (a selection timed out) | PENDING (resumes the working stage that failed)
+ *   CANCEL → CANCELLED from PENDING, AWAITING_SELECTION, FAILED and every <stage>.running|backoff
  *   ignored: SELECT outside AWAITING_SELECTION, RETRY outside FAILED, anything in DONE and CANCELLED
  */
 describe('transition coverage', () => {
@@ -922,13 +1001,13 @@ describe('transition coverage', () => {
   it('exercised every transition of the statechart, and CANCEL from every non-final state', () => {
     if (taken.size === 0) return; // run alone (filtered): nothing to check
     const defined = definedTransitions();
-    expect(defined.length).toBe(31);
+    expect(defined.length).toBe(28);
     expect(defined.filter((t) => !taken.has(t))).toEqual([]);
     const nonFinal = [
       'PENDING',
       'AWAITING_SELECTION',
       'FAILED',
-      ...STAGES.flatMap((s) => ['admitting', 'running', 'backoff'].map((sub) => `${s.status}.${sub}`)),
+      ...STAGES.flatMap((s) => ['running', 'backoff'].map((sub) => `${s.status}.${sub}`)),
     ];
     expect(nonFinal.filter((s) => !cancelledFrom.has(s))).toEqual([]);
   });

@@ -111,11 +111,16 @@ function drawChart() {
     const [x2, y2] = center('FAILED', 0.5, 0);
     svg.append(arrow(`M${x1},${y1} L${x2 + (x1 - x2) * 0.15},${y2 - 2}`, null, 'fail'));
   }
+  // A select or a retry brings the blog back to PENDING: it waits there for a slot of its store, then resumes.
+  const [sx, sy] = center('AWAITING_SELECTION', 0.5, 1);
+  const [qx, qy] = center('PENDING', 0.6, 1);
+  svg.append(arrow(`M${sx},${sy} C${sx},${sy + 40} ${qx},${qy + 40} ${qx},${qy + 4}`, [150, 160, 'select'], 'select'));
   const [fx, fy] = center('FAILED', 0, 0.5);
+  const [rx, ry] = center('PENDING', 0.3, 1);
   svg.append(
     arrow(
-      `M${fx},${fy} C${fx - 200},${fy} 300,${fy - 40} 260,${POS.GENERATING_IDEAS[1] + H + 4}`,
-      [330, 250, 'retry: resumes the failed stage'],
+      `M${fx},${fy} C${fx - 200},${fy} ${rx},${fy} ${rx},${ry + 4}`,
+      [300, 250, 'retry: waits in PENDING, resumes the failed stage'],
       'retry',
     ),
   );
