@@ -14,23 +14,45 @@ export const BLOG_STATUSES = [
 /** One status of the contract; the top-level state of the blog machine. */
 export type BlogStatus = (typeof BLOG_STATUSES)[number];
 
+/**
+ * The groups of statuses, defined here only and used everywhere (runtime, repositories, demo, dashboard, tests):
+ * - working: the blog holds one of its store's working slots; its stage runs or backs off;
+ * - waiting: it waits, holding no slot, for a slot of its store (and its daily budget: PENDING) or for its owner's
+ *   pick (AWAITING_SELECTION);
+ * - final: it never changes again. FAILED is none of these: final until a `retry` command.
+ */
+const WORKING = ['GENERATING_IDEAS', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING'] as const;
+/** A working status: a stage that holds a working slot of the store. */
+export type WorkingStage = (typeof WORKING)[number];
 /** Statuses in which a blog holds one of its store's working slots. */
-export const WORKING_STATUSES: readonly BlogStatus[] = [
+export const WORKING_STATUSES: readonly BlogStatus[] = WORKING;
+/** Statuses in which a blog waits without a slot: for one (PENDING) or for its owner's pick. */
+export const WAITING_STATUSES: readonly BlogStatus[] = ['PENDING', 'AWAITING_SELECTION'];
+/** Statuses that never change again. */
+export const FINAL_STATUSES: readonly BlogStatus[] = ['DONE', 'CANCELLED'];
+/** Statuses where a blog's run has ended: final, or FAILED (until a retry). */
+export const ENDED_STATUSES: readonly BlogStatus[] = [...FINAL_STATUSES, 'FAILED'];
+/**
+ * Statuses where nothing happens until a command (or a selection's timer): every status but the working ones and
+ * PENDING (which waits for a slot in memory). Their actors may leave memory.
+ */
+export const IDLE_STATUSES: readonly BlogStatus[] = BLOG_STATUSES.filter(
+  (s) => !WORKING_STATUSES.includes(s) && s !== 'PENDING',
+);
+
+/** Whether `status` holds a working slot. */
+export const isWorking = (status: string): status is WorkingStage => WORKING_STATUSES.includes(status as BlogStatus);
+
+/** Stages that can fail, in order; `AWAITING_SELECTION` fails only by timing out. */
+export const STAGES = [
   'GENERATING_IDEAS',
+  'AWAITING_SELECTION',
   'GENERATING_CONTENT',
   'GENERATING_IMAGE',
   'PUBLISHING',
-];
-
-/** Statuses that never change again. */
-export const FINAL_STATUSES: readonly BlogStatus[] = ['DONE', 'CANCELLED'];
-
-/** The stages that hold a working slot of the store: the working statuses. */
-export type WorkingStage = 'GENERATING_IDEAS' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';
-
-/** Stages that can fail; `AWAITING_SELECTION` fails only by timing out. */
-export type Stage =
-  'GENERATING_IDEAS' | 'AWAITING_SELECTION' | 'GENERATING_CONTENT' | 'GENERATING_IMAGE' | 'PUBLISHING';
+] as const satisfies readonly BlogStatus[];
+/** A stage that can fail. */
+export type Stage = (typeof STAGES)[number];
 
 /** A post idea: proposed by the ideas stage or given at creation. */
 export interface Idea {

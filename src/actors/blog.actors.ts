@@ -17,7 +17,7 @@ import {
 import { InkwellError, isConnectionFailure, StageFailure } from '../errors';
 import { fromDeadline } from './deadline.actor';
 import { sleep } from '../providers/offline/seed';
-import { STATUS_OF_STAGE } from '../runtime/fleet.store';
+import { STATUS_OF_STAGE } from '../runtime/fleet.registry';
 import { inStageSpan } from '../telemetry/spans';
 import type { ImageMaker } from '../providers/image.port';
 import type { Publisher } from '../providers/publisher.port';

@@ -1,6 +1,6 @@
 /** Blog rows: create, commit transitions in batches, read for the API and for rehydration. */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
+import { WAITING_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
 
@@ -50,7 +50,7 @@ export interface ListQuery {
 /** Blogs a store's owner keeps in memory: working, or waiting for a working slot. */
 export const LIVE_STATUSES: readonly BlogStatus[] = ['PENDING', ...WORKING_STATUSES];
 /** Blogs that still have work or a timer. */
-const ACTIVE = [...LIVE_STATUSES, 'AWAITING_SELECTION'];
+const ACTIVE = [...WAITING_STATUSES, ...WORKING_STATUSES];
 
 /**
  * Creates the repository over `db`. With `fenceOwner`, every commit also requires that this process still

@@ -1,5 +1,6 @@
 /** The selection of a bulk command: the blogs matching its filters that the command can move, in pages. */
 import { sql, type SQL } from 'drizzle-orm';
+import { FINAL_STATUSES } from '../../machines/blog.types';
 import type { BulkFilter } from '../intake/bulk.schema';
 import { rowsOf, type Db } from './database';
 
@@ -15,7 +16,12 @@ export interface BulkTarget {
 function conditions(name: BulkCommandName, f: BulkFilter): SQL {
   const parts: SQL[] = [
     // Only blogs the command applies to count as matched: retry moves FAILED blogs, cancel unfinished ones.
-    name === 'retry' ? sql`status = 'FAILED'` : sql`status not in ('DONE', 'CANCELLED')`,
+    name === 'retry'
+      ? sql`status = 'FAILED'`
+      : sql`status not in (${sql.join(
+          FINAL_STATUSES.map((s) => sql`${s}`),
+          sql`, `,
+        )})`,
     sql`quarantined_at is null`,
   ];
   if (f.instanceId) parts.push(sql`instance_id = ${f.instanceId}`);

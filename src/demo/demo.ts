@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BlogStatus } from '../../machines/blog.types';
+import { ENDED_STATUSES } from '../../machines/blog.types';
 import { loadConfig } from '../config';
 import { openDatabase } from '../db/open';
 import { ConfigError } from '../errors';
@@ -55,7 +55,7 @@ function parseFlags() {
   };
 }
 
-const FINAL: BlogStatus[] = ['DONE', 'FAILED', 'CANCELLED'];
+const FINAL = ENDED_STATUSES;
 
 async function run(): Promise<number> {
   const flags = parseFlags();

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BLOG_STATUSES, type Usage } from '../../machines/blog.types';
-import type { Fleet } from '../runtime/fleet.store';
+import type { Fleet } from '../runtime/fleet.registry';
 
 /** What the metrics read. */
 export interface MetricsDeps {

@@ -18,7 +18,7 @@ import { registerOpenApiRoute } from './openapi.route';
 import { registerTimelineRoutes } from './timeline.routes';
 import { registerUsageRoutes, type UsageDeps } from './usage.routes';
 import type { OutboxRepo } from '../db/outbox.repo';
-import type { Fleet } from '../runtime/fleet.store';
+import type { Fleet } from '../runtime/fleet.registry';
 
 /** What the HTTP server needs. */
 export interface HttpDeps {

@@ -1,16 +1,7 @@
 /** The body of `POST /api/blogs/bulk/retry` and `/bulk/cancel`: filters, ANDed, at least one of them. */
 import { z } from 'zod';
-import { BLOG_STATUSES } from '../../machines/blog.types';
+import { BLOG_STATUSES, STAGES } from '../../machines/blog.types';
 import { idSchema } from './command.schema';
-
-/** Stages a blog can be in, or have failed in. */
-const STAGES = [
-  'GENERATING_IDEAS',
-  'AWAITING_SELECTION',
-  'GENERATING_CONTENT',
-  'GENERATING_IMAGE',
-  'PUBLISHING',
-] as const;
 
 const isoTime = z.string().datetime({ offset: true, message: 'must be an ISO 8601 time' });
 

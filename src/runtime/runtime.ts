@@ -34,7 +34,7 @@ import { createOutboxRelay } from '../bus/outbox.relay';
 import { subjectsFor } from '../bus/subjects';
 import { createOutboxRepo } from '../db/outbox.repo';
 import { createMetrics } from '../http/metrics';
-import { createFleet, STATUS_OF_STAGE } from './fleet.store';
+import { createFleet, STATUS_OF_STAGE } from './fleet.registry';
 import { createInspector } from './inspector';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';

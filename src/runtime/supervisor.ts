@@ -13,7 +13,7 @@ import {
   type BlogMachine,
 } from '../../machines/blog.machine';
 import { migrateSnapshot } from '../../machines/blog.migrations';
-import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
+import { IDLE_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import type { BlogRepo, BlogRow } from '../db/blog.repo';
 import { SnapshotError } from '../errors';
 import type { Logger } from '../logger';
@@ -59,10 +59,10 @@ export interface SupervisorDeps {
 }
 
 /**
- * Statuses whose actors leave memory once committed: nothing happens until a command (or, for a selection,
- * its timeout, which the lease manager's timer sweep loads in time) needs them.
+ * Actors of idle blogs leave memory once committed: nothing happens until a command (or, for a selection, its
+ * timeout, which the lease manager's timer sweep loads in time) needs them.
  */
-const PASSIVE: readonly BlogStatus[] = ['AWAITING_SELECTION', 'DONE', 'CANCELLED', 'FAILED'];
+const PASSIVE = IDLE_STATUSES;
 
 /** What the supervisor reads of an emitted snapshot. */
 interface Observed {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { expect } from 'vitest';
+import { STAGES } from '../../machines/blog.types';
 import { openAiReplies, startFakeOpenAi } from './fake.openai';
 import { startFakeReplicate } from './fake.replicate';
 import { startFakeWix } from './fake.wix';
@@ -24,7 +25,6 @@ export interface OutageOptions {
 }
 
 const STORES = 4;
-const WORKING = ['GENERATING_IDEAS', 'AWAITING_SELECTION', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING'];
 
 /** Starts the fakes, the runtime and a NATS client; `close()` removes them all. */
 export async function startOutageWorld(opts: OutageOptions) {
@@ -141,7 +141,7 @@ export async function startOutageWorld(opts: OutageOptions) {
         await new Promise((r) => setTimeout(r, 300));
         await selectWaiting();
         const { byStatus } = await fleet();
-        if (WORKING.every((s) => (byStatus[s] ?? 0) > 0)) return byStatus;
+        if (STAGES.every((s) => (byStatus[s] ?? 0) > 0)) return byStatus;
       }
       throw new Error(`blogs never were in every stage at once: ${JSON.stringify((await fleet()).byStatus)}`);
     },

@@ -3,21 +3,10 @@
 /* global document, window, fetch, sessionStorage, EventSource, setTimeout, clearTimeout, setInterval, CSS */
 
 import { cancelButton, renderAwaiting } from './owner.js';
+import { STAGES, STATUSES, WAITING } from './statuses.js';
 
-const STATUSES = [
-  'PENDING',
-  'GENERATING_IDEAS',
-  'AWAITING_SELECTION',
-  'GENERATING_CONTENT',
-  'GENERATING_IMAGE',
-  'PUBLISHING',
-  'DONE',
-  'FAILED',
-  'CANCELLED',
-];
 const KIND = {
-  PENDING: 'waiting',
-  AWAITING_SELECTION: 'waiting',
+  ...Object.fromEntries(WAITING.map((s) => [s, 'waiting'])),
   DONE: 'done',
   FAILED: 'failed',
   CANCELLED: 'cancelled',
@@ -106,7 +95,7 @@ function drawChart() {
   const [px, py] = center('PENDING', 0.5, 0);
   const [cx, cy] = center('GENERATING_CONTENT', 0.5, 0);
   svg.append(arrow(`M${px},${py} C${px},10 ${cx},10 ${cx},${cy - 2}`, [300, 22, 'created with an idea'], 'skip'));
-  for (const s of ['GENERATING_IDEAS', 'AWAITING_SELECTION', 'GENERATING_CONTENT', 'GENERATING_IMAGE', 'PUBLISHING']) {
+  for (const s of STAGES) {
     const [x1, y1] = center(s, 0.5, 1);
     const [x2, y2] = center('FAILED', 0.5, 0);
     svg.append(arrow(`M${x1},${y1} L${x2 + (x1 - x2) * 0.15},${y2 - 2}`, null, 'fail'));

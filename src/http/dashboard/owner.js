@@ -3,7 +3,9 @@
  * API as any client (`api` adds the token); the page refreshes this panel whenever a status event arrives. */
 /* global document, window */
 
-const FINAL = new Set(['DONE', 'CANCELLED']);
+import { FINAL as FINAL_STATUSES } from './statuses.js';
+
+const FINAL = new Set(FINAL_STATUSES);
 
 /** Sends a blog command; alerts on failure. Resolves true when it was accepted. */
 async function command(api, blog, name, extra = {}) {

@@ -1,17 +1,18 @@
 /**
- * The fleet: aggregates over every blog this process knows (counts per status and per store, transitions,
- * provider calls in flight, failures by code, limiter queues), in an `@xstate/store` that metrics and the
- * dashboard read. Per-blog facts (when a blog entered its status, its last error) live in plain maps beside the
- * store: copying a map that grows with the number of blogs on every update would make each update O(n).
+ * The fleet registry: aggregates over every blog this process knows (counts per status and per store, transitions,
+ * provider calls in flight, failures by code, limiter queues) that metrics and the dashboard read. They are held in
+ * an `@xstate/store` (the library's word; here it is called the aggregates, since in Inkwell "store" means a Wix
+ * site only). Per-blog facts (when a blog entered its status, its last error) live in plain maps beside the
+ * aggregates: copying a map that grows with the number of blogs on every update would make each update O(n).
  */
 import { createStore } from '@xstate/store';
-import { BLOG_STATUSES, type BlogStatus, type StageError } from '../../machines/blog.types';
+import { BLOG_STATUSES, IDLE_STATUSES, type BlogStatus, type StageError } from '../../machines/blog.types';
 import type { StatusChange } from './supervisor';
 
 /** Blogs per status. */
 export type StatusCounts = Record<BlogStatus, number>;
 
-/** The aggregates, as the store holds them. */
+/** The aggregates, as the `@xstate/store` holds them. */
 export interface FleetContext {
   byStatus: StatusCounts;
   /** Per store (`instanceId`); a store appears once it has a blog. */
@@ -80,7 +81,7 @@ export const STATUS_OF_STAGE: Record<string, BlogStatus> = {
   publish: 'PUBLISHING',
 };
 
-/** Changes fed since the store was last updated; applied together, in one store transition. */
+/** Changes fed since the aggregates were last updated; applied together, in one transition. */
 interface FleetDelta {
   byStatus: Partial<Record<BlogStatus, number>>;
   transitions: number;
@@ -96,7 +97,7 @@ function addAll(map: Record<string, number>, delta: Record<string, number | unde
   return next;
 }
 
-function createFleetStore() {
+function createFleetAggregates() {
   const context: Omit<FleetContext, 'byStore'> = {
     byStatus: zeroCounts(),
     transitions: 0,
@@ -132,15 +133,15 @@ function createFleetStore() {
 
 /** Creates the fleet registry; feed it with `recordStatusChange` and `recordCall`. */
 export function createFleet(now: () => number = Date.now) {
-  const store = createFleetStore();
-  // Status changes and calls come by the thousand per second under load: they are summed here and reach the store
+  const aggregates = createFleetAggregates();
+  // Status changes and calls come by the thousand per second under load: they are summed here and reach the aggregates
   // as one transition per turn of the event loop (or at once when somebody reads it), not one each.
   let delta: FleetDelta | undefined;
   const applyDelta = () => {
     if (!delta) return;
     const changed = delta;
     delta = undefined;
-    store.trigger.changed({ delta: changed });
+    aggregates.trigger.changed({ delta: changed });
   };
   const pendingDelta = (): FleetDelta => {
     if (!delta) {
@@ -149,7 +150,7 @@ export function createFleet(now: () => number = Date.now) {
     }
     return delta;
   };
-  // Per-store counts grow with the number of stores: kept outside the store and updated in place, since copying
+  // Per-store counts grow with the number of stores: kept outside the aggregates and updated in place, since copying
   // them on every transition would cost O(stores) per transition (@xstate/store copies its context on each update).
   const byStore: Record<string, StatusCounts> = {};
   const countStore = (instanceId: string, from: BlogStatus | null, to: BlogStatus, by = 1) => {
@@ -165,11 +166,11 @@ export function createFleet(now: () => number = Date.now) {
   const callListeners = new Set<(c: FleetCall) => void>();
 
   return {
-    store,
+    aggregates,
     /** The aggregates now. */
     snapshot: (): FleetContext => {
       applyDelta();
-      return { ...store.getSnapshot().context, byStore };
+      return { ...aggregates.getSnapshot().context, byStore };
     },
     /** Counts the blogs stored at start, before any change is fed. */
     seed: (rows: StatusCount[]) => {
@@ -177,14 +178,14 @@ export function createFleet(now: () => number = Date.now) {
         if (BLOG_STATUSES.includes(row.status as BlogStatus))
           countStore(row.instanceId, null, row.status as BlogStatus, row.n);
       }
-      store.trigger.seeded({ rows });
+      aggregates.trigger.seeded({ rows });
     },
     /** Feeds one status change from the supervisor. */
     recordStatusChange(change: Pick<StatusChange, 'blogId' | 'instanceId' | 'status' | 'previousStatus' | 'context'>) {
       const at = now();
       const since = enteredAt.get(change.blogId);
       // Waiting blogs are passivated too: remembering them here would grow with every idle blog.
-      const passive = ['DONE', 'CANCELLED', 'FAILED', 'AWAITING_SELECTION'].includes(change.status);
+      const passive = IDLE_STATUSES.includes(change.status);
       if (passive) {
         enteredAt.delete(change.blogId);
         lastError.delete(change.blogId);
@@ -227,7 +228,7 @@ export function createFleet(now: () => number = Date.now) {
       for (const listener of callListeners) listener(call);
     },
     /** Sets how many calls wait in a provider limiter (fed by the limiters). */
-    setLimiterQueue: (limiter: string, depth: number) => store.trigger.limiterQueue({ limiter, depth }),
+    setLimiterQueue: (limiter: string, depth: number) => aggregates.trigger.limiterQueue({ limiter, depth }),
     /** Follows every status change fed; returns the unsubscribe function. */
     onTransition(listener: (t: FleetTransition) => void): () => void {
       transitionListeners.add(listener);
