@@ -34,6 +34,8 @@ export function startCommandConsumer(deps: {
   subjects: Subjects;
   handler: CommandHandler;
   log: Logger;
+  /** The consumer's ack wait, and how often a command in hand is reported `working()` (see `ownershipTimings`). */
+  timing?: { ackWaitMs: number; workingEveryMs: number };
 }) {
   const inFlight = new Set<Promise<void>>();
   const chains = new Map<string, Promise<void>>();
@@ -60,6 +62,9 @@ export function startCommandConsumer(deps: {
 
   function dispatch(m: JsMsg) {
     const key = orderingKey(m);
+    // In hand from now until acked: however long it waits (its blog's turn, its store's owner), JetStream must not
+    // deliver it again meanwhile.
+    const working = deps.timing ? setInterval(() => m.working(), deps.timing.workingEveryMs) : undefined;
     const next = (chains.get(key) ?? Promise.resolve())
       .then(() => handle(m))
       .catch((err: unknown) => {
@@ -69,6 +74,7 @@ export function startCommandConsumer(deps: {
     chains.set(key, next);
     inFlight.add(next);
     void next.finally(() => {
+      clearInterval(working);
       inFlight.delete(next);
       if (chains.get(key) === next) chains.delete(key);
     });
@@ -77,7 +83,7 @@ export function startCommandConsumer(deps: {
   async function run() {
     while (!stopped) {
       try {
-        await ensureStreams(deps.bus.nc, deps.names, deps.subjects);
+        await ensureStreams(deps.bus.nc, deps.names, deps.subjects, deps.timing?.ackWaitMs);
         const consumer = await deps.bus.js.consumers.get(deps.names.commands, deps.names.consumer);
         messages = await consumer.consume({ max_messages: CONCURRENCY });
         // stop() during start-up found nothing to close: close it here, or the loop below never ends.

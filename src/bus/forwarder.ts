@@ -19,13 +19,11 @@ interface Forwarded {
 /** The owner's answer. */
 type Reply = { ok: CommandResult } | { error: { code: string; message: string; command: boolean } };
 
-const TIMEOUT_MS = 10_000;
-
 /** The subject token of a node id (NATS tokens cannot hold dots or spaces). */
 export const nodeToken = (nodeId: string) => nodeId.replace(/[^A-Za-z0-9_-]/g, '_');
 
-/** Creates the forwarder over `nc`. */
-export function createForwarder(nc: NatsConnection, prefix: string, nodeId: string, log: Logger) {
+/** Creates the forwarder over `nc`; a forwarded command waits `timeoutMs` for the owner's answer. */
+export function createForwarder(nc: NatsConnection, prefix: string, nodeId: string, log: Logger, timeoutMs: number) {
   const subjectOf = (node: string) => `${prefix}.nodes.${nodeToken(node)}`;
   const encoder = new TextEncoder();
   return {
@@ -53,7 +51,7 @@ export function createForwarder(nc: NatsConnection, prefix: string, nodeId: stri
     async forward(owner: string, name: CommandName, body: unknown, opts: ApplyOptions): Promise<CommandResult> {
       let reply: Reply;
       try {
-        const msg = await nc.request(subjectOf(owner), JSON.stringify({ name, body, opts }), { timeout: TIMEOUT_MS });
+        const msg = await nc.request(subjectOf(owner), JSON.stringify({ name, body, opts }), { timeout: timeoutMs });
         reply = msg.json<Reply>();
       } catch (err) {
         log.warn({ err, owner }, 'store owner did not answer a forwarded command');

@@ -38,20 +38,36 @@ async function ensureStream(jsm: JetStreamManager, name: string, subjects: strin
   }
 }
 
-/** Creates (or completes) both streams and the durable command consumer; idempotent, safe from many processes. */
-export async function ensureStreams(nc: NatsConnection, names: StreamNames, subjects: Subjects): Promise<void> {
+/**
+ * Creates (or completes) both streams and the durable command consumer; idempotent, safe from many processes. The
+ * consumer's `ack_wait` is `ackWaitMs` (see `ownershipTimings`); an existing consumer with another one is updated.
+ */
+export async function ensureStreams(
+  nc: NatsConnection,
+  names: StreamNames,
+  subjects: Subjects,
+  ackWaitMs = 30_000,
+): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const week = 7 * 24 * 3600 * 1000;
   await ensureStream(jsm, names.commands, subjects.commands, week);
   await ensureStream(jsm, names.events, [subjects.allEvents], week);
+  let existing;
   try {
-    await jsm.consumers.info(names.commands, names.consumer);
+    existing = await jsm.consumers.info(names.commands, names.consumer);
   } catch {
+    existing = undefined;
+  }
+  if (existing) {
+    if (existing.config.ack_wait !== nanos(ackWaitMs)) {
+      await jsm.consumers.update(names.commands, names.consumer, { ack_wait: nanos(ackWaitMs) });
+    }
+  } else {
     await jsm.consumers.add(names.commands, {
       durable_name: names.consumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(30_000),
+      ack_wait: nanos(ackWaitMs),
       max_deliver: -1,
       // One prefix's commands only: `<prefix>.*` matches exactly the four command subjects in this stream.
       filter_subject: subjects.commands[0]!.replace(/\.[^.]+$/, '.*'),

@@ -3,6 +3,7 @@
  * actors of any store it lost), takes over stores whose owner went silent (rehydrating their working blogs),
  * loads waiting blogs whose selection timeout is near, and gives back stores it no longer has work for.
  */
+import { ownershipTimings } from './ownership.timing';
 import type { LeaseRepo } from '../db/lease.repo';
 import type { Logger } from '../logger';
 import type { Supervisor } from './supervisor';
@@ -21,7 +22,7 @@ export function createLeaseManager(deps: {
   const owned = new Set<string>();
   const pinned = new Map<string, number>();
   const idleSince = new Map<string, number>();
-  const tickMs = Math.max(200, Math.floor(deps.ttlMs / 3));
+  const tickMs = ownershipTimings(deps.ttlMs).renewEveryMs;
   const horizonMs = Math.max(2 * tickMs, 10_000);
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;

@@ -22,6 +22,7 @@ import { createRetention } from './retention';
 import { createForwarder } from '../bus/forwarder';
 import { createLeaseRepo } from '../db/lease.repo';
 import { createLeaseManager } from './leases';
+import { ownershipTimings } from './ownership.timing';
 import type { Logger } from '../logger';
 import type { Providers } from '../providers/providers';
 import type { Bus } from '../bus/bus.port';
@@ -168,6 +169,7 @@ export function createRuntime(deps: RuntimeDeps) {
       deps.onStatusChange?.(change);
     },
   });
+  const timing = ownershipTimings(config.INKWELL_LEASE_TTL_MS);
   const leases = createLeaseManager({
     repo: createLeaseRepo(database.db, nodeId, config.INKWELL_LEASE_TTL_MS),
     supervisor,
@@ -176,7 +178,9 @@ export function createRuntime(deps: RuntimeDeps) {
     onChange: (held) => metrics.setLeasesHeld(held),
   });
   const forwarder =
-    bus.kind === 'nats' ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log) : undefined;
+    bus.kind === 'nats'
+      ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log, timing.forwardTimeoutMs)
+      : undefined;
   // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
   const intake = createRouter(
     createIntake({
@@ -188,7 +192,7 @@ export function createRuntime(deps: RuntimeDeps) {
     }),
     leases,
     forwarder,
-    { waitMs: config.INKWELL_LEASE_TTL_MS + 3_000 },
+    { waitMs: timing.routerWaitMs },
   );
   let draining = false;
   // A verified webhook may reach any process: it goes out on the bus, and the one whose image stage waits takes it.
@@ -289,8 +293,8 @@ export function createRuntime(deps: RuntimeDeps) {
           consumer: `inkwell_${config.INKWELL_SUBJECT_PREFIX.replace(/\./g, '_')}`,
         };
         // The streams exist before we say we are ready: a client may publish the moment we are.
-        await ensureStreams((bus as NatsBus).nc, names, subjects);
-        consumer = startCommandConsumer({ bus: bus as NatsBus, names, subjects, handler, log });
+        await ensureStreams((bus as NatsBus).nc, names, subjects, timing.ackWaitMs);
+        consumer = startCommandConsumer({ bus: bus as NatsBus, names, subjects, handler, log, timing });
       }
       if (!listen || stop?.aborted) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
