@@ -31,8 +31,8 @@ export interface Providers {
   replicateHooks?: { secret: string; waiters: PredictionWaiters };
   /** What else to close on stop (the token window's Redis connection). */
   closers?: Array<() => Promise<void>>;
-  /** Feeds limiter events (queue, wait) to metrics; set by the runtime. */
-  observe?: { onLimiterEvent?: (e: LimiterEvent, queued: number) => void };
+  /** Follows limiter events (queue, wait), for metrics; returns the unsubscribe function. */
+  onLimiterEvent?: (listener: (e: LimiterEvent, queued: number) => void) => () => void;
 }
 
 /** Builds the providers for `config`; `db` holds the provider references real adapters need to repeat safely. */
@@ -40,11 +40,14 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
   const providers: Partial<Providers> & {
     limiters: ProviderLimiter[];
     closers: Array<() => Promise<void>>;
-    observe: NonNullable<Providers['observe']>;
   } = {
     limiters: [],
     closers: [],
-    observe: {},
+  };
+  const limiterListeners = new Set<(e: LimiterEvent, queued: number) => void>();
+  providers.onLimiterEvent = (listener) => {
+    limiterListeners.add(listener);
+    return () => limiterListeners.delete(listener);
   };
   const redis = config.REDIS_URL ? { url: config.REDIS_URL, prefix: 'inkwell' } : undefined;
   const limiter = (name: string, concurrency: number, rpm: number, perStore = false) => {
@@ -55,7 +58,7 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
       perStore,
       ...(redis ? { redis } : {}),
       log,
-      onEvent: (e) => providers.observe.onLimiterEvent?.(e, created.queued()),
+      onEvent: (e) => limiterListeners.forEach((listener) => listener(e, created.queued())),
     });
     providers.limiters.push(created);
     return (instanceId: string, fn: () => Promise<unknown>) => created.limit(instanceId, fn);

@@ -29,7 +29,7 @@ import type { Bus } from '../bus/bus.port';
 import { createCommandHandler } from '../bus/command.handler';
 import { startCommandConsumer } from '../bus/command.consumer';
 import { ensureStreams } from '../bus/jetstream.streams';
-import type { NatsBus } from '../bus/nats.bus';
+import { isNatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
 import { createOutboxRelay } from '../bus/outbox.relay';
 import { subjectsFor } from '../bus/subjects';
@@ -98,11 +98,10 @@ export function createRuntime(deps: RuntimeDeps) {
     outboxBacklog: () => outbox.backlog(),
     liveActors: () => supervisor.size(),
   });
-  deps.providers.observe ??= {};
-  deps.providers.observe.onLimiterEvent = (e, queued) => {
+  const unfollowLimiters = deps.providers.onLimiterEvent?.((e, queued) => {
     fleet.setLimiterQueue(e.name, queued);
     if (e.kind === 'started' && e.waitMs !== undefined) metrics.observeLimiterWait(e.name, e.waitMs / 1000);
-  };
+  });
   let inFlight = 0;
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
@@ -177,10 +176,9 @@ export function createRuntime(deps: RuntimeDeps) {
     ttlMs: config.INKWELL_LEASE_TTL_MS,
     onChange: (held) => metrics.setLeasesHeld(held),
   });
-  const forwarder =
-    bus.kind === 'nats'
-      ? createForwarder((bus as NatsBus).nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log, timing.forwardTimeoutMs)
-      : undefined;
+  const forwarder = isNatsBus(bus)
+    ? createForwarder(bus.nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log, timing.forwardTimeoutMs)
+    : undefined;
   // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
   const intake = createRouter(
     createIntake({
@@ -286,15 +284,15 @@ export function createRuntime(deps: RuntimeDeps) {
       relay.start();
       retention.start();
       ledger.start();
-      if (bus.kind === 'nats') {
+      if (isNatsBus(bus)) {
         const names = {
           commands: config.INKWELL_COMMANDS_STREAM,
           events: config.INKWELL_EVENTS_STREAM,
           consumer: `inkwell_${config.INKWELL_SUBJECT_PREFIX.replace(/\./g, '_')}`,
         };
         // The streams exist before we say we are ready: a client may publish the moment we are.
-        await ensureStreams((bus as NatsBus).nc, names, subjects, timing.ackWaitMs);
-        consumer = startCommandConsumer({ bus: bus as NatsBus, names, subjects, handler, log, timing });
+        await ensureStreams(bus.nc, names, subjects, timing.ackWaitMs);
+        consumer = startCommandConsumer({ bus, names, subjects, handler, log, timing });
       }
       if (!listen || stop?.aborted) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
@@ -323,6 +321,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await supervisor.stopAll();
         unhook?.();
         await ledger.stop();
+        unfollowLimiters?.();
         await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));
         await Promise.all((deps.providers.closers ?? []).map((close) => close()));
         // Hand the stores over at once: the next process (or a peer's next tick) takes them.
