@@ -1,7 +1,7 @@
 /**
  * A command that waits a long time for its store's owner is delivered once (needs PostgreSQL and NATS). With a
  * lease TTL of 40 s, process A takes a store and is killed; a `cancel` for a blog of that store reaches B over
- * JetStream. B cannot reach A and waits until A's lease runs out (about 40 s, longer than JetStream's ack wait),
+ * JetStream (A consumes no commands). B cannot reach A and waits until A's lease runs out (about 40 s, longer than JetStream's ack wait),
  * takes the store and applies the command. Meanwhile B reports the message `working()`, so JetStream never
  * delivers it again: the consumer made one delivery, and the blog is cancelled once.
  */
@@ -23,16 +23,23 @@ await describeWithPostgres('a command waiting for its store owner (needs Postgre
   let nc: NatsConnection;
   const running: RuntimeProcess[] = [];
   const nts = testStreams(nats);
-  const start = async (nodeId: string) => {
-    const rt = await startRuntime({
-      DATABASE_URL: db().url,
-      ...nts.env(),
-      INKWELL_DATA_DIR: dataDir,
-      INKWELL_NODE_ID: nodeId,
-      INKWELL_LEASE_TTL_MS: String(TTL_MS),
-      HARNESS_HOLD: '1',
-      PORT: '0',
-    });
+  // A runs without NATS: it holds the store through its lease in PostgreSQL but consumes no command, so the command
+  // can only be delivered to B (a killed consumer's last pull could otherwise take it first, a redelivery by design).
+  const start = async (nodeId: string, withNats: boolean) => {
+    const rt = await startRuntime(
+      {
+        DATABASE_URL: db().url,
+        ...(withNats ? nts.env() : {}),
+        INKWELL_DATA_DIR: dataDir,
+        INKWELL_NODE_ID: nodeId,
+        INKWELL_LEASE_TTL_MS: String(TTL_MS),
+        HARNESS_HOLD: '1',
+        PORT: '0',
+      },
+      undefined,
+      undefined,
+      withNats ? [] : ['NATS_URL'],
+    );
     running.push(rt);
     return rt;
   };
@@ -53,8 +60,8 @@ await describeWithPostgres('a command waiting for its store owner (needs Postgre
     'is not delivered again while it waits longer than the ack wait for a dead owner’s lease to run out',
     async () => {
       const timing = ownershipTimings(TTL_MS);
-      const a = await start('owner-a');
-      const b = await start('waiter-b');
+      const a = await start('owner-a', false);
+      const b = await start('waiter-b', true);
       const jsm = await jetstreamManager(nc);
       const consumer = `inkwell_${nts.prefix}`;
       await until('the command consumer', () => jsm.consumers.info(nts.streams.cmd, consumer));
