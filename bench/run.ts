@@ -89,6 +89,11 @@ if (results.realpath) {
       'p95 ≤ 20 ms',
       (targets[`eventDelayAt${n}`] = l.eventDelayMs.p95 <= 20),
     );
+    add(
+      'real path',
+      `${n} concurrent: commit → PubAck p95 (runtime histogram), events sent right after commit`,
+      `≤ ${l.commitToAck.p95UnderMs} ms, ${l.commitToAck.events} events`,
+    );
     const c = l.calls;
     add(
       'real path',
