@@ -59,6 +59,8 @@ export interface ListPhase {
   failed: number;
   latencyMs: Summary;
   p99ByQuery: Record<QueryName, number>;
+  /** p99 of the requests sent in each 10 s window, in order: whether a backlog built up. */
+  p99By10s: number[];
 }
 export interface RetentionResult {
   blogs: number;
@@ -198,6 +200,7 @@ function get(port: number, path: string): Promise<number> {
 async function listLoad(port: number, rate: number, seconds: number, until: () => boolean = () => true) {
   const names = Object.keys(QUERIES) as QueryName[];
   const all: number[] = [];
+  const windows: number[][] = [];
   const by = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<QueryName, number[]>;
   let failed = 0;
   const calls: Promise<void>[] = [];
@@ -214,6 +217,7 @@ async function listLoad(port: number, rate: number, seconds: number, until: () =
             if (status !== 200) return void failed++;
             const ms = performance.now() - sent;
             all.push(ms);
+            (windows[Math.floor((sent - t0) / 10_000)] ??= []).push(ms);
             by[name].push(ms);
           },
           () => void failed++,
@@ -227,7 +231,8 @@ async function listLoad(port: number, rate: number, seconds: number, until: () =
     QueryName,
     number
   >;
-  return { sent: calls.length, failed, latencyMs: summarize(all), p99ByQuery };
+  const p99By10s = Array.from(windows, (w) => round(summarize(w ?? []).p99, 1));
+  return { sent: calls.length, failed, latencyMs: summarize(all), p99ByQuery, p99By10s };
 }
 
 /** The production composition on `url` as its own process, its retention job kept off these blogs. */
@@ -248,7 +253,8 @@ async function startServer(url: string, dataDir: string) {
 }
 
 export async function runRetention(quick: boolean, say: (line: string) => void): Promise<RetentionResult> {
-  const blogs = quick ? 20_000 : 1_000_000;
+  // INKWELL_BENCH_RETENTION_BLOGS: another count, for a look between the two sizes.
+  const blogs = Number(process.env.INKWELL_BENCH_RETENTION_BLOGS ?? (quick ? 20_000 : 1_000_000));
   const rate = 100;
   const seconds = quick ? 4 : 20;
   return withFreshDatabase(async (db) => {
