@@ -3,7 +3,7 @@
  * `npm run dev`) and after (the compiled build: the prestart's freshness check, then plain node), and node alone on
  * each, without npm. `npm run measure:startup` (needs DATABASE_URL; builds dist/ first if stale; runs on the
  * in-process bus). Time is from spawn to the 'listening' log line; memory is the runtime node process's resident set
- * (VmRSS) then and 5 s later (npm's own process, about 60 MiB, comes on top of the npm variants).
+ * (VmRSS) then and 5 s later (npm's own process comes on top of the npm variants). The variants take turns.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -61,11 +61,18 @@ async function once([cmd, args]: [string, string[]]): Promise<{ ms: number; rss:
 }
 
 ensureDist();
-for (const [name, command] of Object.entries(VARIANTS)) {
-  const runs: Awaited<ReturnType<typeof once>>[] = [];
-  for (let i = 0; i < RUNS; i++) runs.push(await once(command));
-  const pick = (key: 'ms' | 'rss' | 'rssLater') => median(runs.map((r) => r[key])).toFixed(0);
+// Round robin, after one unmeasured round: the variants share the machine's load and none pays for the first start
+// (tsx's transform cache, the page cache, the database's first connections).
+const runs = new Map<string, Awaited<ReturnType<typeof once>>[]>(Object.keys(VARIANTS).map((name) => [name, []]));
+for (let round = 0; round <= RUNS; round++) {
+  for (const [name, command] of Object.entries(VARIANTS)) {
+    const run = await once(command);
+    if (round > 0) runs.get(name)!.push(run);
+  }
+}
+for (const [name, results] of runs) {
+  const pick = (key: 'ms' | 'rss' | 'rssLater') => median(results.map((r) => r[key])).toFixed(0);
   console.log(
-    `${name}: start ${pick('ms')} ms, RSS ${pick('rss')} MiB at listening, ${pick('rssLater')} MiB 5 s later (median of ${RUNS})`,
+    `${name}: start ${pick('ms')} ms, RSS ${pick('rss')} MiB at listening, ${pick('rssLater')} MiB 5 s later (median of ${RUNS}, after a warm-up round)`,
   );
 }
