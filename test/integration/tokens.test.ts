@@ -85,6 +85,40 @@ describe('tokens per minute (in memory)', () => {
     console.log(`tokens: ${total} in ${elapsed} ms; ${(used * 100).toFixed(0)} % of the budget's windows`);
   }, 60_000);
 
+  it("the provider's own limit is lower than INKWELL_OPENAI_TPM: its headers cap ours, no 429", async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM / 2, windowMs: WINDOW_MS });
+    fake.script(() => ({ delayMs: 40 }));
+    const tokens = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS });
+    windows.push(tokens);
+    const failures = await load(40, [writerFor(fake, tokens)]);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+    expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual((TPM / 2) * 1.1);
+  }, 60_000);
+
+  it('another client on the same key: what the provider counted beyond ours slows us down, no 429', async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS });
+    // The other client's request is counted at its up-front 8,000 tokens for 1.5 s; ours answer in 40 ms.
+    fake.script((_, i) => ({ delayMs: i === 0 ? 1_500 : 40 }));
+    const other = fetch(`${fake.url}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-test',
+        messages: [{ role: 'user', content: 'Title idea: other' }],
+        max_completion_tokens: 8_000,
+        response_format: { type: 'json_schema', json_schema: { name: 'blog_article', strict: true, schema: {} } },
+      }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const tokens = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS });
+    windows.push(tokens);
+    const failures = await load(12, [writerFor(fake, tokens)]);
+    expect((await other).status).toBe(200);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+  }, 60_000);
+
   it('parses the reset durations OpenAI sends', () => {
     expect(parseResetDuration('6m0s')).toBe(360_000);
     expect(parseResetDuration('1s')).toBe(1_000);
@@ -109,5 +143,18 @@ await describeWithRedis('tokens per minute shared through Redis', (redis) => {
     expect(failures).toEqual([]);
     expect(fake.tokenLimit()!.rejected).toBe(0);
     expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual(TPM * 1.1);
+  }, 60_000);
+
+  it("two processes, the provider's limit lower than INKWELL_OPENAI_TPM: the headers cap both, no 429", async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM / 2, windowMs: WINDOW_MS });
+    fake.script(() => ({ delayMs: 40 }));
+    const shared = { url: redis().url, prefix: `${redis().prefix}-cap` };
+    const a = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS, redis: shared });
+    const b = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS, redis: shared });
+    windows.push(a, b);
+    const failures = await load(40, [writerFor(fake, a), writerFor(fake, b)]);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+    expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual((TPM / 2) * 1.1);
   }, 60_000);
 });
