@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded]`: the real path of issue #15
- * (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle worker) and
- * the four scenarios of issue #8 in one run; a table on stdout, bench/results/bench.json and bench.svg. With
+ * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded|tokens]`: the real path of issue
+ * #15 (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle worker),
+ * the four scenarios of issue #8 and the token budget of issue #19 (tokens.bench.ts) in one run; a table on stdout, bench/results/bench.json and bench.svg. With
  * --quick the files are bench.quick.*, with --only bench.<scenario>.*, so neither replaces the full run's.
  * PostgreSQL from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh
  * database, dropped afterwards.
@@ -17,8 +17,9 @@ import { round } from './lib/stats';
 import { runRealPath, type RealPathResult } from './realpath.bench';
 import { runRealPathLegacy, type RealPathLegacyResult } from './realpath.legacy.bench';
 import { runThroughput, type ThroughputResult } from './throughput.bench';
+import { runTokens, type TokensResult } from './tokens.bench';
 
-const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded'] as const;
+const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded', 'tokens'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -40,6 +41,7 @@ const results: {
   throughput?: ThroughputResult;
   idle?: IdleResult;
   embedded?: EmbeddedResult;
+  tokens?: TokensResult;
 } = {};
 if (wanted('realpath')) {
   results.realpath = await runRealPath(quick, say);
@@ -49,6 +51,7 @@ if (wanted('latency')) results.latency = await runLatency(quick, say);
 if (wanted('throughput')) results.throughput = await runThroughput(quick, say);
 if (wanted('idle')) results.idle = await runIdle(quick, say);
 if (wanted('embedded')) results.embedded = await runEmbedded(quick, say);
+if (wanted('tokens')) results.tokens = await runTokens(quick, say);
 
 type Row = { scenario: string; figure: string; value: string; target: string; met: string };
 const rows: Row[] = [];
@@ -206,6 +209,37 @@ if (results.embedded) {
     `${m.loadAndOpenMs} / ${m.demoWallMs} / ${m.stopMs} ms`,
   );
   add('embedded', 'latency per blog p50/p95', `${m.p50Ms}/${m.p95Ms} ms`);
+}
+if (results.tokens) {
+  const t = results.tokens;
+  const scenario = `tokens (${t.store})`;
+  add(
+    scenario,
+    `${t.callers} callers, ${t.tpm} tokens per ${t.windowMs / 1000} s, answers ${t.answerMs} ms`,
+    `${t.calls} calls`,
+  );
+  add(
+    scenario,
+    'tokens counted per window ÷ budget (utilisation)',
+    `${t.utilisation} (${t.usedPerWindow.join(', ')})`,
+    '≥ 0.9',
+    (targets.tokensUtilisation = t.utilisation >= 0.9),
+  );
+  add(
+    scenario,
+    '429s for tokens / failed calls',
+    `${t.rejected429} / ${t.failures}`,
+    '0',
+    (targets.tokens429 = t.rejected429 === 0),
+  );
+  add(
+    scenario,
+    'most counted in any window ÷ budget',
+    `${t.windowMaxOverBudget}`,
+    '≤ 1.1',
+    (targets.tokensWindowMax = t.windowMaxOverBudget <= 1.1),
+  );
+  add(scenario, 'answer time ÷ window; up-front count ÷ cost', `${t.answerShareOfWindow}; ${x(t.upFrontOverCost)}`);
 }
 
 console.log(

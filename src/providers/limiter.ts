@@ -16,8 +16,8 @@
  * when its settings key expires or its client is marked dead (SETTINGS_KEY_NOT_FOUND / UNKNOWN_CLIENT, see
  * docs/dependencies.md),
  * and it has no per-store round-robin. Why not rate-limiter-flexible: it gives the counter but not the semaphore
- * with leases nor the re-assertion after key loss. The limits here are small (two sorted sets and two Lua scripts,
- * see limiter.redis.ts) on `ioredis` 5.9.3 (pinned: Node >= 12.22, so Node 20 is fine; 6.x is newer and needs
+ * with leases nor the re-assertion after key loss. The limits here are small (two sorted sets and three Lua scripts,
+ * see limiter.redis.ts and limiter.redis.lua.ts) on `ioredis` 5.9.3 (pinned: Node >= 12.22, so Node 20 is fine; 6.x is newer and needs
  * Node 20, nothing here needs it). Without `redis` the limits are kept in memory, per process.
  *
  * With `redis` (see limiter.redis.ts for the details):
