@@ -5,12 +5,12 @@
  * request counts when it arrives, by its prompt and `max_completion_tokens`, then by the `usage` it reports.
  * Answers are articles of OpenAI's size (about 1,100 completion tokens) after `ANSWER_MS`.
  *
- * Reports, per full window, the tokens the provider counted ÷ the budget (utilisation), the most it counted in any
- * window ÷ the budget, and the 429s it answered; and, to say where the rest of the budget goes, the mean answer time
- * against the window and the provider's up-front count of a call against what it finally cost. Windows are shortened
- * (`WINDOW_MS`, 3 s) so a run takes seconds: what matters is the answer time's share of the window (200 ms in 3 s is
- * 4 s in a minute) and the up-front count's size against the budget. With REDIS_URL the window is in Redis, as with
- * `npm start` and REDIS_URL. Run alone: `npx tsx bench/tokens.bench.ts [--quick]`; `npm run bench` runs it too.
+ * Reports, per full window after the first (which starts empty), the tokens the provider counted ÷ the budget
+ * (utilisation), the most it counted in any window ÷ the budget, and the 429s it answered; and, to say where the rest
+ * of the budget goes, the mean answer time against the window and the provider's up-front count of a call against
+ * what it finally cost. Real minutes (60 s windows, 4 s answers): shortened windows would shrink the answers but not
+ * the event loop's delays, which then decide more than the limits do. With REDIS_URL the window is in Redis, as with
+ * `npm start` and REDIS_URL. Alone: `npx tsx bench/tokens.bench.ts [--quick]`; `npm run bench` runs it too.
  */
 import { createOpenAiWriter } from '../src/providers/openai.writer';
 import { createTokenWindow } from '../src/providers/token.window';

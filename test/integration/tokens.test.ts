@@ -119,6 +119,23 @@ describe('tokens per minute (in memory)', () => {
     expect(fake.tokenLimit()!.rejected).toBe(0);
   }, 60_000);
 
+  it("a settled call counts from its reservation plus the arrival slack, not from its end (the budget's use)", async () => {
+    let clock = 0;
+    const tokens = createTokenWindow({ name: 'openai', tpm: 1_000, windowMs: 10_000, slackMs: 100, now: () => clock });
+    windows.push(tokens);
+    const first = await tokens.reserve(600);
+    clock = 5_000; // a long call: answered 5 s after it reserved
+    await first.settle(600);
+    clock = 10_101; // its request reached the provider by 100 ms: out of the provider's window now
+    const soon = (p: Promise<unknown>) =>
+      Promise.race([p.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 600))]);
+    const ac = new AbortController();
+    const second = tokens.reserve(600, ac.signal);
+    expect(await soon(second)).toBe(true);
+    ac.abort();
+    await (await second.catch(() => undefined))?.settle(0);
+  });
+
   it('parses the reset durations OpenAI sends', () => {
     expect(parseResetDuration('6m0s')).toBe(360_000);
     expect(parseResetDuration('1s')).toBe(1_000);
