@@ -69,11 +69,12 @@ function memorySteps(o: { tpm: number; windowMs: number; slackMs: number; now: (
       const limit = cap && cap.value > 0 ? Math.min(o.tpm, cap.value) : o.tpm;
       const other = foreign.until > t ? foreign.tokens : 0;
       let sum = 0;
+      let count = 0; // entries kept for two windows (see settle), counted for one
       for (const [key, e] of entries) {
         if (e.at <= t - 2 * o.windowMs) entries.delete(key);
-        else if (e.at > t - o.windowMs) sum += e.tokens;
+        else if (e.at > t - o.windowMs) [sum, count] = [sum + e.tokens, count + 1];
       }
-      if (sum + other + tokens <= limit || (entries.size === 0 && other === 0)) {
+      if (sum + other + tokens <= limit || (count === 0 && other === 0)) {
         if (!cap) {
           if (probe) return { ok: false, waitMs: Math.min(POLL_MS, probe.until - t) };
           probe = { id, until: t + PROBE_MS };
