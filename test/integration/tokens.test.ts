@@ -136,6 +136,23 @@ describe('tokens per minute (in memory)', () => {
     await (await second.catch(() => undefined))?.settle(0);
   });
 
+  it('a call larger than the whole budget runs alone once the window is empty', async () => {
+    let clock = 0;
+    const tokens = createTokenWindow({ name: 'openai', tpm: 1_000, windowMs: 10_000, slackMs: 100, now: () => clock });
+    windows.push(tokens);
+    await (await tokens.reserve(600)).settle(600);
+    clock = 10_101;
+    const ac = new AbortController();
+    const big = tokens.reserve(5_000, ac.signal);
+    const ran = await Promise.race([
+      big.then(() => true),
+      new Promise((resolve) => setTimeout(() => resolve(false), 600)),
+    ]);
+    ac.abort();
+    expect(ran).toBe(true);
+    await (await big.catch(() => undefined))?.settle(0);
+  });
+
   it('parses the reset durations OpenAI sends', () => {
     expect(parseResetDuration('6m0s')).toBe(360_000);
     expect(parseResetDuration('1s')).toBe(1_000);
