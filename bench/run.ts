@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded|retention]`: the real path of
- * issue #15 (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle
- * worker), the four scenarios of issue #8 and retention over a million ended blogs (issue #20) in one run; a table on stdout, bench/results/bench.json and bench.svg. With
+ * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded|retention|tokens]`: the real
+ * path of issue #15 (`npm start` against HTTP fakes, beside its floor, and the old workload there against the
+ * lifecycle worker), the four scenarios of issue #8, retention over a million ended blogs (issue #20) and the token
+ * budget of issue #19 (tokens.bench.ts) in one run; a table on stdout, bench/results/bench.json and bench.svg. With
  * --quick the files are bench.quick.*, with --only bench.<scenario>.*, so neither replaces the full run's.
  * PostgreSQL from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh
  * database, dropped afterwards.
@@ -19,8 +20,9 @@ import { runRealPath, type RealPathResult } from './realpath.bench';
 import { runRealPathLegacy, type RealPathLegacyResult } from './realpath.legacy.bench';
 import { runRetention, type RetentionResult } from './retention.bench';
 import { runThroughput, type ThroughputResult } from './throughput.bench';
+import { runTokens, type TokensResult } from './tokens.bench';
 
-const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded', 'retention'] as const;
+const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded', 'retention', 'tokens'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -43,6 +45,7 @@ const results: {
   idle?: IdleResult;
   embedded?: EmbeddedResult;
   retention?: RetentionResult;
+  tokens?: TokensResult;
 } = {};
 if (wanted('realpath')) {
   // `npm start` runs the compiled build: build dist/ here, once, if stale, so that the starts never build (and never
@@ -56,6 +59,7 @@ if (wanted('throughput')) results.throughput = await runThroughput(quick, say);
 if (wanted('idle')) results.idle = await runIdle(quick, say);
 if (wanted('embedded')) results.embedded = await runEmbedded(quick, say);
 if (wanted('retention')) results.retention = await runRetention(quick, say);
+if (wanted('tokens')) results.tokens = await runTokens(quick, say);
 
 type Row = { scenario: string; figure: string; value: string; target: string; met: string };
 const rows: Row[] = [];
@@ -218,6 +222,37 @@ if (results.embedded) {
     `${m.loadAndOpenMs} / ${m.demoWallMs} / ${m.stopMs} ms`,
   );
   add('embedded', 'latency per blog p50/p95', `${m.p50Ms}/${m.p95Ms} ms`);
+}
+if (results.tokens) {
+  const t = results.tokens;
+  const scenario = `tokens (${t.store})`;
+  add(
+    scenario,
+    `${t.callers} callers, ${t.tpm} tokens per ${t.windowMs / 1000} s, answers ${t.answerMs} ms`,
+    `${t.calls} calls`,
+  );
+  add(
+    scenario,
+    'tokens counted per window ÷ budget (utilisation)',
+    `${t.utilisation} (${t.usedPerWindow.join(', ')})`,
+    '≥ 0.9',
+    (targets.tokensUtilisation = t.utilisation >= 0.9),
+  );
+  add(
+    scenario,
+    '429s for tokens / failed calls',
+    `${t.rejected429} / ${t.failures}`,
+    '0',
+    (targets.tokens429 = t.rejected429 === 0),
+  );
+  add(
+    scenario,
+    'most counted in any window ÷ budget',
+    `${t.windowMaxOverBudget}`,
+    '≤ 1.1',
+    (targets.tokensWindowMax = t.windowMaxOverBudget <= 1.1),
+  );
+  add(scenario, 'answer time ÷ window; up-front count ÷ cost', `${t.answerShareOfWindow}; ${x(t.upFrontOverCost)}`);
 }
 
 if (results.retention) {
