@@ -1,6 +1,6 @@
 # Inkwell runtime image, in three stages: the compiled build, the production dependencies, and the runtime (those
 # two and nothing else, as the unprivileged `node` user). Checked here only by `.ci/run`'s build and the dist test:
-# this machine has no Docker engine to build it.
+# this machine has no Docker engine, and `buildah bud` cannot pull node:20-slim (no registry resolves from here).
 
 FROM node:20-slim AS build
 WORKDIR /app
@@ -36,6 +36,7 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-# The compiled code, no TypeScript loader. The runtime handles SIGTERM/SIGINT itself (drains, exits 0); compose
-# adds an init process (`init: true`), and `docker run --init` does the same.
-CMD ["node", "--enable-source-maps", "dist/src/main.js"]
+# The compiled code, no TypeScript loader: what `npm start` runs, without npm. The runtime handles SIGTERM/SIGINT
+# itself (drains, exits 0; the preload holds a signal that comes while the code loads); compose adds an init
+# process (`init: true`), and `docker run --init` does the same.
+CMD ["node", "--require", "./dist/src/runtime/early.signals.cjs", "--enable-source-maps", "dist/src/main.js"]

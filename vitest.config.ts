@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/faults/**', '**/node_modules/**'],
+    // dist/ built once before the files that spawn `npm start` (it runs the compiled build).
+    globalSetup: ['test/support/dist.setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

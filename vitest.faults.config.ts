@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
+    // dist/ built once before the files that spawn `npm start` (it runs the compiled build).
+    globalSetup: ['test/support/dist.setup.ts'],
     pool: 'forks',
     fileParallelism: false,
     testTimeout: 600_000,

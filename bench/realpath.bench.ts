@@ -49,6 +49,11 @@ export interface RealPathLevel {
   providerP50Ms: { article: number; image: number; wixCall: number };
   /** How long after its `at` (set at the transition, before the commit) each event reached the subscriber. */
   eventDelayMs: Summary;
+  /**
+   * From the runtime's own histogram `inkwell_event_publish_seconds` (commit → PubAck of events sent right after
+   * their commit): how many, and the bucket bound under which 95 % fell. A second figure beside the subscriber's.
+   */
+  commitToAck: { events: number; p95UnderMs: number };
   /** What the fakes received during the level: articles, prediction creates, Wix publishes. */
   calls: { articles: number; predictions: number; publishes: number };
   /** Blogs whose events did not run 1..n in order (0 expected). */
@@ -124,10 +129,29 @@ export function readEvents(
   };
 }
 
+/** Cumulative bucket counts of `inkwell_event_publish_seconds` on the runtime's /metrics, by upper bound in ms. */
+async function publishBuckets(metricsUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const buckets = new Map<number, number>();
+  for (const m of text.matchAll(/^inkwell_event_publish_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)) {
+    buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2]));
+  }
+  return buckets;
+}
+
+/** Count and p95 bucket bound of what was observed between two scrapes. */
+function bucketP95(before: Map<number, number>, after: Map<number, number>): { events: number; p95UnderMs: number } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const count = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const events = count(Infinity);
+  const under = bounds.find((le) => count(le) >= 0.95 * events) ?? Infinity;
+  return { events, p95UnderMs: under };
+}
+
 async function runLevel(
   n: number,
   blogs: number,
-  ctx: { nc: NatsConnection; prefix: string; fakes: Record<string, string>; tag: string },
+  ctx: { nc: NatsConnection; prefix: string; fakes: Record<string, string>; tag: string; metricsUrl: string },
 ): Promise<RealPathLevel> {
   // The floor first, while the runtime idles.
   const floorOut = await startChild(
@@ -137,6 +161,7 @@ async function runLevel(
   await fetch(`${ctx.fakes.control}/reset`, { method: 'POST' });
 
   const js = jetstream(ctx.nc);
+  const bucketsBefore = await publishBuckets(ctx.metricsUrl);
   const follow = followEvents(ctx.nc, ctx.prefix);
   const ackAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -171,6 +196,7 @@ async function runLevel(
   follow.stop();
 
   const { stagesP50Ms, eventDelayMs, orderProblems } = readEvents(follow.events, ackAt);
+  const commitToAck = bucketP95(bucketsBefore, await publishBuckets(ctx.metricsUrl));
   const log = (await (await fetch(`${ctx.fakes.control}/requests`)).json()) as Logged[];
   const took = (pred: (r: Logged) => boolean) =>
     p50(log.filter((r) => pred(r) && r.endedAt !== null).map((r) => r.endedAt! - r.at));
@@ -200,6 +226,7 @@ async function runLevel(
       ),
     },
     eventDelayMs,
+    commitToAck,
     calls: {
       articles: log.filter(isArticle).length,
       predictions: log.filter(isPrediction).length,
@@ -270,10 +297,11 @@ export async function runRealPath(quick: boolean, say: (line: string) => void): 
       });
       try {
         // Warm-up (unmeasured): the runtime's and the client's code paths and connections.
-        await runLevel(10, 20, { nc, prefix, fakes: urls, tag: `${tag}w` });
+        const metricsUrl = `http://127.0.0.1:${runtime.port}/metrics`;
+        await runLevel(10, 20, { nc, prefix, fakes: urls, tag: `${tag}w`, metricsUrl });
         const levels: RealPathLevel[] = [];
         for (const n of LEVELS) {
-          const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), { nc, prefix, fakes: urls, tag });
+          const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), { nc, prefix, fakes: urls, tag, metricsUrl });
           say(
             `  real path ${n} concurrent: p95 ${round(level.inkwellMs.p95)} ms, floor ${round(level.floorMs.p95)} ms ` +
               `(${round(level.vsFloor.p95, 2)}x); event delay p95 ${round(level.eventDelayMs.p95, 1)} ms`,

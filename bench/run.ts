@@ -1,13 +1,15 @@
 /**
- * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded]`: the real path of issue #15
- * (`npm start` against HTTP fakes, beside its floor, and the old workload there against the lifecycle worker) and
- * the four scenarios of issue #8 in one run; a table on stdout, bench/results/bench.json and bench.svg. With
+ * `npm run bench [-- --quick] [-- --only realpath|latency|throughput|idle|embedded|retention|tokens]`: the real
+ * path of issue #15 (`npm start` against HTTP fakes, beside its floor, and the old workload there against the
+ * lifecycle worker), the four scenarios of issue #8, retention over a million ended blogs (issue #20) and the token
+ * budget of issue #19 (tokens.bench.ts) in one run; a table on stdout, bench/results/bench.json and bench.svg. With
  * --quick the files are bench.quick.*, with --only bench.<scenario>.*, so neither replaces the full run's.
  * PostgreSQL from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; every scenario gets a fresh
  * database, dropped afterwards.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { ensureDist } from '../scripts/dist.fresh.mjs';
 import { runEmbedded, type EmbeddedResult } from './embedded.bench';
 import { runIdle, type IdleResult } from './idle.bench';
 import { runLatency, type LatencyResult } from './latency.bench';
@@ -16,9 +18,11 @@ import { renderChart, type Panel } from './lib/chart';
 import { round } from './lib/stats';
 import { runRealPath, type RealPathResult } from './realpath.bench';
 import { runRealPathLegacy, type RealPathLegacyResult } from './realpath.legacy.bench';
+import { runRetention, type RetentionResult } from './retention.bench';
 import { runThroughput, type ThroughputResult } from './throughput.bench';
+import { runTokens, type TokensResult } from './tokens.bench';
 
-const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded'] as const;
+const SCENARIOS = ['realpath', 'latency', 'throughput', 'idle', 'embedded', 'retention', 'tokens'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -40,8 +44,13 @@ const results: {
   throughput?: ThroughputResult;
   idle?: IdleResult;
   embedded?: EmbeddedResult;
+  retention?: RetentionResult;
+  tokens?: TokensResult;
 } = {};
 if (wanted('realpath')) {
+  // `npm start` runs the compiled build: build dist/ here, once, if stale, so that the starts never build (and never
+  // at the same time); the build's time stays out of the figures.
+  ensureDist({ log: say });
   results.realpath = await runRealPath(quick, say);
   results.realpathLegacy = await runRealPathLegacy(quick, say);
 }
@@ -49,6 +58,8 @@ if (wanted('latency')) results.latency = await runLatency(quick, say);
 if (wanted('throughput')) results.throughput = await runThroughput(quick, say);
 if (wanted('idle')) results.idle = await runIdle(quick, say);
 if (wanted('embedded')) results.embedded = await runEmbedded(quick, say);
+if (wanted('retention')) results.retention = await runRetention(quick, say);
+if (wanted('tokens')) results.tokens = await runTokens(quick, say);
 
 type Row = { scenario: string; figure: string; value: string; target: string; met: string };
 const rows: Row[] = [];
@@ -88,6 +99,11 @@ if (results.realpath) {
       `${round(l.eventDelayMs.p50, 1)}/${round(l.eventDelayMs.p95, 1)} ms`,
       'p95 ≤ 20 ms',
       (targets[`eventDelayAt${n}`] = l.eventDelayMs.p95 <= 20),
+    );
+    add(
+      'real path',
+      `${n} concurrent: commit → PubAck p95 (runtime histogram), events sent right after commit`,
+      `≤ ${l.commitToAck.p95UnderMs} ms, ${l.commitToAck.events} events`,
     );
     const c = l.calls;
     add(
@@ -207,6 +223,70 @@ if (results.embedded) {
   );
   add('embedded', 'latency per blog p50/p95', `${m.p50Ms}/${m.p95Ms} ms`);
 }
+if (results.tokens) {
+  const t = results.tokens;
+  const scenario = `tokens (${t.store})`;
+  add(
+    scenario,
+    `${t.callers} callers, ${t.tpm} tokens per ${t.windowMs / 1000} s, answers ${t.answerMs} ms`,
+    `${t.calls} calls`,
+  );
+  add(
+    scenario,
+    'tokens counted per window ÷ budget (utilisation)',
+    `${t.utilisation} (${t.usedPerWindow.join(', ')})`,
+    '≥ 0.9',
+    (targets.tokensUtilisation = t.utilisation >= 0.9),
+  );
+  add(
+    scenario,
+    '429s for tokens / failed calls',
+    `${t.rejected429} / ${t.failures}`,
+    '0',
+    (targets.tokens429 = t.rejected429 === 0),
+  );
+  add(
+    scenario,
+    'most counted in any window ÷ budget',
+    `${t.windowMaxOverBudget}`,
+    '≤ 1.1',
+    (targets.tokensWindowMax = t.windowMaxOverBudget <= 1.1),
+  );
+  add(scenario, 'answer time ÷ window; up-front count ÷ cost', `${t.answerShareOfWindow}; ${x(t.upFrontOverCost)}`);
+}
+
+if (results.retention) {
+  const r = results.retention;
+  const mb = (s: { blogs: number; outbox: number; providerRefs: number; database: number }) =>
+    `${s.blogs}/${s.outbox}/${s.providerRefs}/${s.database} MB`;
+  const lists = (l: RetentionResult['lists']['before']) =>
+    `${round(l.latencyMs.p50, 1)}/${round(l.latencyMs.p99, 1)} ms (p99 ${Object.entries(l.p99ByQuery)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})${l.failed ? `, ${l.failed} failed` : ''}`;
+  const p = r.prune;
+  add('retention', `${r.blogs} ended blogs: blogs/outbox/refs/database before`, mb(r.sizes.before));
+  add(
+    'retention',
+    'after pruning + VACUUM; after VACUUM FULL',
+    `${mb(r.sizes.afterPrune)}; ${mb(r.sizes.afterVacuumFull)}`,
+  );
+  add('retention', `GET /api/blogs p50/p99 before (${r.rate}/s)`, lists(r.lists.before));
+  add('retention', 'GET /api/blogs p50/p99 during pruning', lists(r.lists.duringPrune));
+  add('retention', 'GET /api/blogs p50/p99 after pruning + VACUUM', lists(r.lists.afterPrune));
+  add('retention', 'GET /api/blogs p50/p99 after VACUUM FULL', lists(r.lists.afterVacuumFull));
+  add(
+    'retention',
+    `pruning: time, batches of ${p.batchSize}, batch p50/p99/max`,
+    `${p.seconds} s, ${p.batches}, ${round(p.batchMs.p50)}/${round(p.batchMs.p99)}/${round(p.batchMs.max)} ms`,
+  );
+  add(
+    'retention',
+    'pruned blogs/events/refs; VACUUM, VACUUM FULL',
+    `${p.pruned.blogs}/${p.pruned.events}/${p.pruned.refs}; ${p.vacuumSeconds} s, ${p.vacuumFullSeconds} s`,
+    `all ${r.blogs}`,
+    (targets.retentionPrunedAll = p.pruned.blogs === r.blogs),
+  );
+}
 
 console.log(
   `\nInkwell bench${quick ? ' (quick)' : ''}: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, PostgreSQL ${machine.postgres}, ${machine.date}`,
@@ -257,6 +337,18 @@ if (results.throughput) {
       { label: `inkwell transitions, ${t.processes} processes`, value: t.transitionsPerSec, unit: '/s', series: 0 },
       { label: 'inkwell transitions, 1 process', value: t.singleTransitionsPerSec, unit: '/s', series: 1 },
       { label: `inkwell finished blogs, ${t.processes} processes`, value: t.blogsPerSec, unit: '/s', series: 0 },
+    ],
+  });
+}
+if (results.retention) {
+  const r = results.retention;
+  panels.push({
+    title: `Retention, ${r.blogs} ended blogs: GET /api/blogs p99 (ms; lower is better)`,
+    bars: [
+      { label: 'before pruning', value: r.lists.before.latencyMs.p99, unit: 'ms', series: 1 },
+      { label: 'during pruning', value: r.lists.duringPrune.latencyMs.p99, unit: 'ms', series: 1 },
+      { label: 'after pruning + VACUUM', value: r.lists.afterPrune.latencyMs.p99, unit: 'ms', series: 0 },
+      { label: 'after VACUUM FULL', value: r.lists.afterVacuumFull.latencyMs.p99, unit: 'ms', series: 0 },
     ],
   });
 }

@@ -48,7 +48,8 @@ export interface NpmStart {
 /**
  * Runs `npm start` in the repository root as its own process group, as a user would, with a clean environment plus
  * `env`; resolves at its `listening` log line. With INKWELL_BENCH_PROFILE=<dir>, `node --cpu-prof` runs
- * src/main.ts directly instead, and writes its CPU profile there.
+ * dist/src/main.js (what `npm start` runs) directly instead, and writes its CPU profile there. The caller builds
+ * dist/ first (bench/run.ts: `ensureDist`), so that concurrent starts never build.
  */
 export async function startNpm(env: Record<string, string>, readyMs = 60_000): Promise<NpmStart> {
   const profile = process.env.INKWELL_BENCH_PROFILE;
@@ -60,10 +61,9 @@ export async function startNpm(env: Record<string, string>, readyMs = 60_000): P
           '--cpu-prof',
           `--cpu-prof-dir=${profile}`,
           '--require',
-          './src/runtime/early.signals.cjs',
-          '--import',
-          'tsx',
-          'src/main.ts',
+          './dist/src/runtime/early.signals.cjs',
+          '--enable-source-maps',
+          'dist/src/main.js',
         ],
       ]
     : ['npm', ['start', '--silent']];

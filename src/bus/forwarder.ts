@@ -2,12 +2,14 @@
  * Forwarding commands to the process that holds a store: any process may receive a command (the durable
  * consumer is shared, HTTP may hit any node), but only the store's owner applies it. Request-reply over core
  * NATS on `<prefix>.nodes.<nodeId>`; no stream involved, the caller acks its own message only after the reply.
+ * The trace goes along as a W3C `traceparent` NATS header: the owner's command span continues the forward's span.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { CommandError, InkwellError, type CommandErrorCode } from '../errors';
 import type { ApplyOptions, CommandResult } from '../intake/intake';
 import type { CommandName } from '../intake/command.schema';
 import type { Logger } from '../logger';
+import { inForwardSpan } from '../telemetry/spans';
 
 /** A forwarded command. */
 interface Forwarded {
@@ -33,7 +35,8 @@ export function createForwarder(nc: NatsConnection, prefix: string, nodeId: stri
         callback: (err, msg) => {
           if (err) return;
           const { name, body, opts } = msg.json<Forwarded>();
-          void apply(name, body, { ...opts, forwarded: true })
+          const traceparent = msg.headers?.get('traceparent');
+          void apply(name, body, { ...opts, forwarded: true, ...(traceparent ? { traceparent } : {}) })
             .then((ok): Reply => ({ ok }))
             .catch((e: unknown): Reply => ({
               error: {
@@ -48,18 +51,24 @@ export function createForwarder(nc: NatsConnection, prefix: string, nodeId: stri
       return () => sub.unsubscribe();
     },
     /** Applies a command at `owner`; a `CommandError` there is thrown here, anything else is retryable. */
-    async forward(owner: string, name: CommandName, body: unknown, opts: ApplyOptions): Promise<CommandResult> {
-      let reply: Reply;
-      try {
-        const msg = await nc.request(subjectOf(owner), JSON.stringify({ name, body, opts }), { timeout: timeoutMs });
-        reply = msg.json<Reply>();
-      } catch (err) {
-        log.warn({ err, owner }, 'store owner did not answer a forwarded command');
-        throw new InkwellError('OWNER_UNREACHABLE', `the process holding this store (${owner}) did not answer`, true);
-      }
-      if ('ok' in reply) return reply.ok;
-      if (reply.error.command) throw new CommandError(reply.error.code as CommandErrorCode, reply.error.message);
-      throw new InkwellError(reply.error.code, reply.error.message, true);
+    forward(owner: string, name: CommandName, body: unknown, opts: ApplyOptions): Promise<CommandResult> {
+      const { traceparent: callers, ...rest } = opts;
+      return inForwardSpan(name, owner, callers, async (traceparent) => {
+        const h = headers();
+        if (traceparent) h.set('traceparent', traceparent);
+        let reply: Reply;
+        try {
+          const payload = JSON.stringify({ name, body, opts: rest });
+          const msg = await nc.request(subjectOf(owner), payload, { timeout: timeoutMs, headers: h });
+          reply = msg.json<Reply>();
+        } catch (err) {
+          log.warn({ err, owner }, 'store owner did not answer a forwarded command');
+          throw new InkwellError('OWNER_UNREACHABLE', `the process holding this store (${owner}) did not answer`, true);
+        }
+        if ('ok' in reply) return reply.ok;
+        if (reply.error.command) throw new CommandError(reply.error.code as CommandErrorCode, reply.error.message);
+        throw new InkwellError(reply.error.code, reply.error.message, true);
+      });
     },
   };
 }

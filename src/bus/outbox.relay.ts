@@ -1,14 +1,16 @@
 /**
- * Relays committed status events from the outbox to the bus, in order per blog, at least once. It runs right after
- * each commit of this process that carried events (kicks 5 to 50 ms apart, by rate, share one run), and every
- * second as a sweep, which also picks up what a dead process committed but never published. A run's events go out in waves (a
- * blog's next event only after its previous one was acknowledged), and committed events of transactions younger
- * than one still running go out at once instead of waiting for it (see outbox.repo.ts). Blogs never wait for it:
- * it only carries news of what already happened.
+ * Relays committed status events from the outbox to the bus, in order per blog, at least once. Most events leave by
+ * the direct path (outbox.direct.ts) right after their commit and reach the relay as "sent ahead": then the relay
+ * only moves its cursor past them. It runs when the direct path leaves an event to it (kicks 5 to 50 ms apart, by
+ * rate, share one run), and every second as a sweep, which also picks up what a dead process committed but never
+ * published. A run's events go out in waves (a blog's next event only after its previous one was acknowledged), and
+ * committed events of transactions younger than one still running go out at once instead of waiting for it (see
+ * outbox.repo.ts). Blogs never wait for it: it only carries news of what already happened.
  */
 import type { OutboxRepo, RelayRow } from '../db/outbox.repo';
 import type { Logger } from '../logger';
 import type { Bus } from './bus.port';
+import { eventMsgId } from './outbox.direct';
 import type { Subjects } from './subjects';
 
 const BATCH = 500;
@@ -28,8 +30,17 @@ const BUSY_PER_SEC = 100;
 const gapAfter = (events: number, overMs: number) =>
   (events * 1000) / Math.max(overMs, MIN_GAP_MS) > BUSY_PER_SEC ? MAX_GAP_MS : MIN_GAP_MS;
 
-/** Creates the relay; `kick()` after a commit, `stop()` at shutdown (one last relay first). */
-export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: Subjects; log: Logger }) {
+/**
+ * Creates the relay; `kick()` when an event was left to it, `sentAhead()` for one the direct path sent, `stop()` at
+ * shutdown (one last relay first). `onPublished` hears of every event it published, in order per blog.
+ */
+export function createOutboxRelay(deps: {
+  repo: OutboxRepo;
+  bus: Bus;
+  subjects: Subjects;
+  log: Logger;
+  onPublished?: (row: RelayRow) => void;
+}) {
   let running: Promise<void> | undefined;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
@@ -39,12 +50,15 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
   let stopped = false;
 
   /**
-   * Events published while the cursor could not move past them yet (their transaction is younger than one still
-   * running), with when: the next runs leave them out of their reads until they are settled, then the cursor passes
-   * them and they leave the set. One kept longer than AHEAD_MS (the cursor held back that long, or another
-   * process's relay passed it) is forgotten: at worst it goes out once more.
+   * Events published before the cursor passed them, by their `Nats-Msg-Id`, with when: by the direct path, or by a
+   * run while their transaction was younger than one still running. The next runs leave them out of their reads
+   * until they are settled, then the cursor passes them and they leave the set. One kept longer than AHEAD_MS (the
+   * cursor held back that long, or another process's relay passed it) is forgotten: at worst it goes out once more.
    */
-  const ahead = new Map<number, number>();
+  const ahead = new Map<string, number>();
+  const keyOf = (row: RelayRow) => eventMsgId(row.blogId, row.seq);
+  /** Whether the last `publish` let the cursor move (a settled row among those known published). */
+  let moved = false;
   /** Events sent by the current relay transaction; events sent by the last run. */
   let fresh = 0;
   let carried = 0;
@@ -61,7 +75,7 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
     const waves: RelayRow[][] = [];
     const nth = new Map<string, number>();
     for (const row of rows) {
-      if (ahead.has(row.id)) continue;
+      if (ahead.has(keyOf(row))) continue;
       const k = nth.get(row.blogId) ?? 0;
       nth.set(row.blogId, k + 1);
       (waves[k] ??= []).push(row);
@@ -72,12 +86,16 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
         wave.map((row) =>
           deps.bus.publish(deps.subjects.event(row.instanceId, row.blogId), row.payload, {
             durable: true,
-            msgId: `${row.blogId}:${row.seq}`,
+            msgId: keyOf(row),
           }),
         ),
       );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      results.forEach((r, i) => r.status === 'fulfilled' && sent.add(wave[i]!));
+      results.forEach((r, i) => {
+        if (r.status !== 'fulfilled') return;
+        sent.add(wave[i]!);
+        deps.onPublished?.(wave[i]!);
+      });
       if (failed) {
         deps.log.warn(
           { err: failed.reason as unknown, sent: sent.size },
@@ -87,12 +105,13 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
       }
     }
     fresh += sent.size;
-    let prefix = rows.findIndex((row) => !sent.has(row) && !ahead.has(row.id));
+    let prefix = rows.findIndex((row) => !sent.has(row) && !ahead.has(keyOf(row)));
     if (prefix === -1) prefix = rows.length;
     for (const [i, row] of rows.entries()) {
-      if (i < prefix && row.settled)
-        ahead.delete(row.id); // the cursor moves past it
-      else if (sent.has(row) && !row.settled) ahead.set(row.id, Date.now());
+      if (i < prefix && row.settled) {
+        ahead.delete(keyOf(row)); // the cursor moves past it
+        moved = true;
+      } else if (sent.has(row) && !row.settled) ahead.set(keyOf(row), Date.now());
     }
     return prefix;
   }
@@ -103,10 +122,12 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
     for (const [id, at] of ahead) if (at < old) ahead.delete(id);
     for (;;) {
       fresh = 0;
+      moved = false;
       const sent = await deps.repo.relay(BATCH, publish, [...ahead.keys()]);
       carried += fresh;
-      // A full batch of events sent ahead before (the cursor held back by a long transaction) has nothing new.
-      if (sent < BATCH || fresh === 0) break;
+      // A full batch of events sent ahead that the cursor could not pass (held back by a long transaction) has
+      // nothing new; one it passed may have more behind it.
+      if (sent < BATCH || (fresh === 0 && !moved)) break;
     }
     if (Date.now() - lastPrune > 60_000) {
       lastPrune = Date.now();
@@ -143,6 +164,9 @@ export function createOutboxRelay(deps: { repo: OutboxRepo; bus: Bus; subjects: 
 
   return {
     kick,
+    sentAhead(msgId: string) {
+      ahead.set(msgId, Date.now());
+    },
     start() {
       timer = setInterval(kick, SWEEP_MS);
       timer.unref();

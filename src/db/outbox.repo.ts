@@ -34,16 +34,16 @@ export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 
 export function createOutboxRepo(db: Db) {
   /**
    * Rows after the cursor, each marked settled or not against the xmin of the statement's own snapshot, leaving out
-   * the unsettled ones of `skip` (sent ahead by an earlier run: read again only once settled, for the cursor to pass
+   * the unsettled ones of `skip`, `Nats-Msg-Id`s `<blogId>:<seq>` (sent ahead: read again only once settled, for the cursor to pass
    * them). The cursor is a row subquery, evaluated once, so the comparison is a range of `outbox_relay_idx` (as a
    * join it is not).
    */
-  const after = (limit: number, skip: readonly number[]) => sql`
+  const after = (limit: number, skip: readonly string[]) => sql`
     select o.id, o.blog_id as "blogId", o.instance_id as "instanceId", o.seq, o.payload, o.tx::text as tx,
       o.tx < pg_snapshot_xmin(pg_current_snapshot()) as settled
     from outbox o
     where (o.tx, o.id) > (${CURSOR})
-      ${skip.length > 0 ? sql`and (o.tx < pg_snapshot_xmin(pg_current_snapshot()) or o.id not in (select value::bigint from json_array_elements_text(${JSON.stringify(skip)}::json)))` : sql``}
+      ${skip.length > 0 ? sql`and (o.tx < pg_snapshot_xmin(pg_current_snapshot()) or o.blog_id || ':' || o.seq not in (select value from json_array_elements_text(${JSON.stringify(skip)}::json)))` : sql``}
     order by o.tx, o.id
     limit ${limit}`;
   return {
@@ -55,7 +55,7 @@ export function createOutboxRepo(db: Db) {
     async relay(
       limit: number,
       publish: (rows: RelayRow[]) => Promise<number>,
-      skip: readonly number[] = [],
+      skip: readonly string[] = [],
     ): Promise<number> {
       return db.transaction(async (tx) => {
         const [lock] = rowsOf<{ locked: boolean }>(

@@ -162,6 +162,13 @@ export function createMetrics(deps: MetricsDeps) {
     },
   });
 
+  const published = new Histogram({
+    name: 'inkwell_event_publish_seconds',
+    help: 'From the commit of a status event to its acknowledgement by the bus, for events sent right after the commit',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers,
+  });
+
   const bulk = new Counter({
     name: 'inkwell_bulk_commands_total',
     help: 'Blogs handled by bulk retry and cancel, by command and outcome (applied, skipped, failed)',
@@ -202,6 +209,8 @@ export function createMetrics(deps: MetricsDeps) {
     registry,
     /** For the provider limiters: a call waited `seconds` in `limiter` (queue depth goes through the fleet). */
     observeLimiterWait: (limiter: string, seconds: number) => limiterWait.observe({ limiter }, seconds),
+    /** For the outbox's direct path: one event acknowledged `seconds` after its commit. */
+    observeEventPublish: (seconds: number) => published.observe(seconds),
     /** For bulk commands: one blog of a bulk `command` ended with `outcome`. */
     countBulk: (command: string, outcome: string) => bulk.inc({ command, outcome }),
     /** For retention: one batch pruned `n` of `what` (blogs, events, refs). */

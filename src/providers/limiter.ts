@@ -16,8 +16,8 @@
  * when its settings key expires or its client is marked dead (SETTINGS_KEY_NOT_FOUND / UNKNOWN_CLIENT, see
  * docs/dependencies.md),
  * and it has no per-store round-robin. Why not rate-limiter-flexible: it gives the counter but not the semaphore
- * with leases nor the re-assertion after key loss. The limits here are small (two sorted sets and two Lua scripts,
- * see limiter.redis.ts) on `ioredis` 5.9.3 (pinned: Node >= 12.22, so Node 20 is fine; 6.x is newer and needs
+ * with leases nor the re-assertion after key loss. The limits here are small (two sorted sets and three Lua scripts,
+ * see limiter.redis.ts and limiter.redis.lua.ts) on `ioredis` 5.9.3 (pinned: Node >= 12.22, so Node 20 is fine; 6.x is newer and needs
  * Node 20, nothing here needs it). Without `redis` the limits are kept in memory, per process.
  *
  * With `redis` (see limiter.redis.ts for the details):
@@ -33,103 +33,32 @@
  *   the outage lasts, and an `info` log says when it is over. Calls already running finish normally.
  */
 import { FairQueue } from './fair.queue';
+import { createLocalGates } from './limiter.local';
+import {
+  LimiterStoppedError,
+  type Gate,
+  type GateFactory,
+  type Lease,
+  type LimiterEvent,
+  type LimiterLog,
+  type ProviderLimiter,
+  type ProviderLimiterOptions,
+} from './limiter.port';
 import { createRedisGates } from './limiter.redis';
 
-/** One observable step of a call through the limiter. */
-export interface LimiterEvent {
-  kind: 'queued' | 'started' | 'done' | 'rejected';
-  name: string;
-  instanceId: string;
-  /** On `started`: how long the call waited in the queue. */
-  waitMs?: number;
-}
-
-/** The logger subset the limiter uses (a pino logger fits). */
-export interface LimiterLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface ProviderLimiterOptions {
-  /** Provider name, e.g. `openai`; also names the Redis keys, so processes sharing a name share the limits. */
-  name: string;
-  /** Calls in flight at once (>= 1). */
-  concurrency: number;
-  /** Calls started in any sliding window of `windowMs` (>= 1). */
-  rpm: number;
-  /** Limits per instanceId (store) instead of per provider. */
-  perStore?: boolean;
-  /** Share the limits with every process using the same Redis, prefix and name. */
-  redis?: { url: string; prefix?: string };
-  onEvent?: (e: LimiterEvent) => void;
-  /** Sliding window length; 60_000 (one minute, so `rpm` means per minute). Tests use shorter ones. */
-  windowMs?: number;
-  /** Redis only: a lease not renewed for this long is freed (a dead process's slots come back). 30_000. */
-  leaseMs?: number;
-  /** Where the limiter logs Redis outages; console by default. */
-  log?: LimiterLog;
-}
-
-export interface ProviderLimiter {
-  /** Runs `fn` once a slot is free for `instanceId`'s turn; resolves or rejects with `fn`'s outcome. */
-  limit<T>(instanceId: string, fn: () => Promise<T>): Promise<T>;
-  /** Calls waiting for a slot. */
-  queued(): number;
-  /** Calls in flight in this process. */
-  running(): number;
-  /**
-   * Rejects every queued call (LimiterStoppedError), clears every timer and closes the Redis connection.
-   * Calls already running are left to finish; with Redis their leases are not released but expire after leaseMs,
-   * so other processes never see more in flight than there is.
-   */
-  stop(): Promise<void>;
-  /** False while the shared limits' Redis cannot be reached (calls wait meanwhile); always true without Redis. */
-  reachable(): boolean;
-}
-
-/** Raised for calls still queued when the limiter stops, and for calls made after. */
-export class LimiterStoppedError extends Error {
-  constructor(name: string) {
-    super(`provider limiter '${name}' is stopped`);
-    this.name = 'LimiterStoppedError';
-  }
-}
-
-/** A held slot: releasing it frees the concurrency slot (the start stays in the window). */
-export interface Lease {
-  release(): void;
-}
-
-/** A lease whose release frees `free()` exactly once, however often it is called. */
-export function leaseOnce(free: () => void): Lease {
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      free();
-    },
-  };
-}
-
-/** The result of one try: a lease, or a hint when to try again (undefined: when a local call finishes). */
-export type Attempt = { ok: true; lease: Lease } | { ok: false; retryInMs: number | undefined };
-
-/** One limit domain (the provider, or one store with perStore). */
-export interface Gate {
-  tryAcquire(): Attempt | Promise<Attempt>;
-  /** Nothing held and nothing in the window: the gate may be dropped. */
-  idle(): boolean;
-}
-
-/** Makes the gates of one limiter. */
-export interface GateFactory {
-  gate(laneKey: string): Gate;
-  stop(): Promise<void>;
-  /** Whether the shared state can be reached now (local gates: always). */
-  reachable?(): boolean;
-}
+export {
+  ARRIVAL_SLACK_MS,
+  LimiterStoppedError,
+  leaseOnce,
+  type Attempt,
+  type Gate,
+  type GateFactory,
+  type Lease,
+  type LimiterEvent,
+  type LimiterLog,
+  type ProviderLimiter,
+  type ProviderLimiterOptions,
+} from './limiter.port';
 
 interface Job {
   instanceId: string;
@@ -140,8 +69,6 @@ interface Job {
 }
 
 const GLOBAL_LANE = '*';
-/** How long after its start a call's request surely reached the provider (see the header). */
-export const ARRIVAL_SLACK_MS = 2_000;
 const SWEEP_LANES_OVER = 256;
 
 export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLimiter {
@@ -307,55 +234,6 @@ export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLim
       }
       await gates.stop();
     },
-  };
-}
-
-/** In-memory gates: a counter for concurrency and a log of start times for the sliding window. */
-function createLocalGates(opts: { concurrency: number; rpm: number; windowMs: number }): GateFactory {
-  return {
-    gate(): Gate {
-      let inFlight = 0;
-      const starts: number[] = []; // ascending; starts[head..] are inside the window
-      let head = 0;
-      const prune = (now: number): void => {
-        while (head < starts.length && (starts[head] as number) <= now - opts.windowMs) head += 1;
-        if (head > 1024 && head * 2 > starts.length) {
-          starts.splice(0, head);
-          head = 0;
-        }
-      };
-      return {
-        tryAcquire(): Attempt {
-          const now = Date.now();
-          prune(now);
-          if (inFlight >= opts.concurrency) return { ok: false, retryInMs: undefined };
-          if (starts.length - head >= opts.rpm) {
-            return { ok: false, retryInMs: (starts[head] as number) + opts.windowMs - now };
-          }
-          inFlight += 1;
-          starts.push(now);
-          return {
-            ok: true,
-            lease: leaseOnce(() => {
-              inFlight -= 1;
-              // Count the start from its latest possible arrival at the provider (see the header).
-              const index = starts.indexOf(now, head);
-              if (index < 0) return; // already out of the window
-              starts.splice(index, 1);
-              const arrived = Math.min(Date.now(), now + ARRIVAL_SLACK_MS);
-              let at = starts.length;
-              while (at > head && (starts[at - 1] as number) > arrived) at -= 1;
-              starts.splice(at, 0, arrived);
-            }),
-          };
-        },
-        idle(): boolean {
-          prune(Date.now());
-          return inFlight === 0 && starts.length - head === 0;
-        },
-      };
-    },
-    async stop() {},
   };
 }
 

@@ -11,7 +11,7 @@ import { renderMarkdown } from './html';
 import { abortedFailure } from './offline/seed';
 import { clip } from './offline/offline.templates';
 import type { TextCall, TextWriter } from './text.port';
-import { parseResetDuration, type TokenWindow } from './token.window';
+import { parseResetDuration, type ProviderTokens, type TokenWindow } from './token.window';
 import { createCompletionLearner } from './completion.learner';
 
 /** Runs `fn` under the provider limits of a store; the default runs it at once. */
@@ -85,6 +85,19 @@ export function parseRetryAfter(headers: Headers | undefined, now = Date.now()):
   if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The `x-ratelimit-*-tokens` headers of an answer; `null` when it has neither. */
+export function providerTokens(headers: Headers | undefined): ProviderTokens | null {
+  const num = (name: string) => {
+    const value = headers?.get(name);
+    const n = value === null || value === undefined || value.trim() === '' ? NaN : Number(value);
+    return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
+  };
+  const limit = num('x-ratelimit-limit-tokens');
+  const remaining = num('x-ratelimit-remaining-tokens');
+  if (limit === undefined && remaining === undefined) return null;
+  return { ...(limit !== undefined ? { limit } : {}), ...(remaining !== undefined ? { remaining } : {}) };
 }
 
 /** The instructions every call shares: language, tone and keywords of the request. */
@@ -196,6 +209,7 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
       call.signal,
     );
     let used: number | undefined;
+    let seen: ProviderTokens | null | undefined;
     try {
       const { data, response } = await client.chat.completions
         .create(
@@ -209,36 +223,38 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
         )
         .withResponse();
       used = data.usage?.total_tokens;
+      seen = providerTokens(response.headers);
       learner.observe(name, data.usage?.completion_tokens, data.choices[0]?.finish_reason === 'length');
-      slowDownIfClose(response.headers, maxTokens);
       return data;
     } catch (error) {
+      if (error instanceof OpenAI.APIError && error.headers) seen = providerTokens(error.headers);
       // A 429 for tokens was not counted by the provider; anything else may have been, at the estimate.
       if (error instanceof OpenAI.APIError && error.status === 429) {
         used = 0;
-        slowDownIfClose(error.headers, maxTokens, true);
+        await pauseAfter429(error.headers);
       }
       throw error;
     } finally {
-      await reservation?.settle(used);
+      await reservation?.settle(used, seen);
     }
   }
 
   /**
-   * The provider's own view, for what our window cannot see (another client on the same key): after a 429 for
-   * tokens, or when the headers say the provider is all but out of tokens (under 5 % of its limit and less than a
-   * call may need), new calls wait for the share of `x-ratelimit-reset-tokens` (the time until it is full again,
-   * refilled steadily) that the missing tokens take.
+   * After a 429 for tokens (the provider saw more than our window did: another client, a lower limit not told yet),
+   * every process waits for `retry-after`, else the share of `x-ratelimit-reset-tokens` (the time until the
+   * provider's window is empty again) that the missing tokens take.
    */
-  function slowDownIfClose(headers: Headers | undefined, need: number, refused = false) {
-    const limitTokens = Number(headers?.get('x-ratelimit-limit-tokens') ?? NaN);
-    const remaining = Number(headers?.get('x-ratelimit-remaining-tokens') ?? NaN);
+  async function pauseAfter429(headers: Headers | undefined) {
+    if (!opts.tokens) return;
+    const { limit, remaining } = providerTokens(headers) ?? {};
     const resetMs = parseResetDuration(headers?.get('x-ratelimit-reset-tokens'));
-    if (!opts.tokens || !Number.isFinite(remaining) || remaining >= need || resetMs === undefined) return;
-    if (!refused && !(Number.isFinite(limitTokens) && remaining < limitTokens * 0.05)) return;
+    const retryMs = parseRetryAfter(headers);
     const share =
-      Number.isFinite(limitTokens) && limitTokens > remaining ? (need - remaining) / (limitTokens - remaining) : 1;
-    opts.tokens.pause(Math.ceil(resetMs * Math.min(1, share)));
+      limit !== undefined && remaining !== undefined && limit > remaining
+        ? Math.min(1, Math.max(0.05, 1 - remaining / limit))
+        : 1;
+    const ms = retryMs ?? (resetMs === undefined ? 1_000 : Math.ceil(resetMs * share));
+    await opts.tokens.pause(ms);
   }
 
   /** Parses `value` with `schema`, or fails retryably: another sample may well fit. */

@@ -63,14 +63,22 @@ export function createSeenIds(ttlMs = 2 * WEBHOOK_TOLERANCE_MS, now = Date.now) 
   };
 }
 
+/** The statuses a prediction ends in: only these end an image stage's wait. */
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(['succeeded', 'failed', 'canceled', 'aborted']);
+
 /** Where delivered predictions meet the image stages waiting for them. */
 export function createPredictionWaiters(keepMs = 10 * 60_000, now = Date.now) {
   const waiting = new Map<string, Set<(p: WebhookPrediction) => void>>();
   // A webhook may land before its stage starts waiting (between the create's answer and the wait): kept a while.
   const early = new Map<string, { prediction: WebhookPrediction; at: number }>();
   return {
-    /** Hands a finished prediction to whoever waits for it. */
+    /**
+     * Hands a finished prediction to whoever waits for it. One still running (a `start`/`output`/`logs` event, or
+     * a delivery that overtook the `completed` one) carries no news and is dropped: kept, it would answer every
+     * later wait at once, and the stage's loop would spin on it without ever yielding to timers or I/O.
+     */
     deliver(prediction: WebhookPrediction): void {
+      if (!FINAL_STATUSES.has(prediction.status)) return;
       const t = now();
       for (const [id, e] of early) if (t - e.at > keepMs) early.delete(id);
       early.set(prediction.id, { prediction, at: t });

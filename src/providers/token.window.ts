@@ -1,100 +1,132 @@
 /**
  * Tokens per minute (`INKWELL_OPENAI_TPM`): a sliding-window log of token amounts, kept in memory or, with Redis,
- * shared by every process (one sorted set, Redis server time, one Lua script per step).
+ * shared by every process (token.window.redis.ts: Redis server time, one Lua script per step).
  *
  * OpenAI counts a request against its tokens-per-minute when the request arrives, by its own estimate (the prompt's
- * characters and the request's `max_tokens`), and answers 429 at once when that does not fit what is left. So before
- * a call we `reserve` at least as much as OpenAI will count (see `estimateTokens` in openai.writer.ts), waiting until
- * it fits in the last 60 s; once the answer is in, we `settle` the entry to the tokens the answer's `usage` reports
- * (kept at the estimate when the call failed without one) and move it to the call's end, the latest moment the
- * provider can have counted it. The provider's window is then never fuller than ours. A call alone larger than the
- * whole budget still runs, alone. `pause` holds new reservations back when the provider's own headers say its
- * window is nearly full (another client on the same key, say): the `x-ratelimit-*-tokens` headers.
+ * characters and the request's `max_completion_tokens`), and answers 429 at once when that does not fit what is left.
+ * So before a call we `reserve` at least as much as OpenAI will count (see `estimateTokens` in openai.writer.ts),
+ * waiting until it fits in the last 60 s; once the answer is in, we `settle` the entry to the tokens the answer's
+ * `usage` reports (kept at the estimate when the call failed without one, dropped after a 429). The settled entry
+ * stays counted from the latest moment the request can have reached the provider: its reservation plus `slackMs`
+ * (2 s in a 60 s window, as the provider limiter's ARRIVAL_SLACK_MS), or the call's end when sooner. Counting it from
+ * the call's end instead (as before) kept every call's tokens a call's duration longer than the provider does: with
+ * answers taking 1/15 of the window that alone cost 5 to 7 % of the budget (bench/tokens.bench.ts). A call alone
+ * larger than the whole budget still runs, alone.
+ *
+ * The provider's own view, read from every answer's `x-ratelimit-*-tokens` headers (`settle(tokens, seen)`):
+ * - its limit (`-limit-tokens`) caps ours when lower (another tier, a key shared with a smaller budget); until one
+ *   answer has told it (at start, or `capMs` after the last answer), one call at a time is let through as a probe;
+ * - what it counted beyond our own tokens (another client on the same key) is held in our window as one entry,
+ *   replaced at every answer and dropped a window after the last, so we slow down as soon as the provider is fuller
+ *   than we are, not only after a 429 or when it is all but empty. Ours is taken generously (every entry of ours
+ *   in the window when the call reserved, and every one since, kept for a second window to be counted): the
+ *   provider counted at most those, so tokens of ours that crossed this call on the way are not mistaken for
+ *   another client's; and two answers in a row must say so;
+ * - after a 429 for tokens, `pause` holds every reservation back (openai.writer.ts says for how long).
+ * With Redis all three are shared by every process, like the entries.
  */
-import { Redis } from 'ioredis';
+import { ARRIVAL_SLACK_MS } from './limiter.port';
+import { FOREIGN_NOISE, type TokenWindow, type WindowSteps } from './token.window.port';
+import { redisSteps } from './token.window.redis';
 
-/** One reservation: settle it once with the tokens the call really used. */
-export interface TokenReservation {
-  settle(tokens: number | undefined): Promise<void>;
-}
-
-/** The token window's interface. */
-export interface TokenWindow {
-  /**
-   * Waits until `tokens` fit in the window (or `signal` aborts), then holds them. A function is asked again at each
-   * try, so a call that waited reserves what it would ask for now.
-   */
-  reserve(tokens: number | (() => number), signal?: AbortSignal): Promise<TokenReservation>;
-  /** No new reservation before `untilMs` from now (the provider said its window is nearly full). */
-  pause(forMs: number): void;
-  stop(): Promise<void>;
-}
-
-/** Checks and takes `tokens` atomically; returns 0 when taken, else how long to wait (ms). */
-const RESERVE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window, limit, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local entries = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local sum = 0
-for i = 1, #entries, 2 do sum = sum + tonumber(string.match(entries[i], ':(%d+)$')) end
-if sum + tokens <= limit or #entries == 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. tokens)
-  redis.call('PEXPIRE', KEYS[1], window * 2)
-  return 0
-end
-local need, freed = sum + tokens - limit, 0
-for i = 1, #entries, 2 do
-  freed = freed + tonumber(string.match(entries[i], ':(%d+)$'))
-  if freed >= need then return math.max(1, tonumber(entries[i + 1]) + window - now + 1) end
-end
-return window`;
-
-/** Replaces the entry `ARGV[1]:ARGV[2]` by `ARGV[1]:ARGV[3]`, scored now (the call's end). */
-const SETTLE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREM', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
-redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 2)
-return 1`;
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(done, ms);
-    function done() {
-      signal?.removeEventListener('abort', abort);
-      resolve();
-    }
-    function abort() {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    }
-    signal?.addEventListener('abort', abort, { once: true });
-  });
+export type { ProviderTokens, TokenReservation, TokenWindow } from './token.window.port';
 
 /** Longest wait between two looks at the window while tokens are short (settles elsewhere free them early). */
 const POLL_MS = 250;
+/** How long a probe (the one call while the provider's limit is unknown) holds the way, at most. */
+const PROBE_MS = 30_000;
+/** How long the provider's limit, once told, is trusted without a new answer. */
+const CAP_MS = 600_000;
 
 let counter = 0;
 const newId = () => `${process.pid}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
 
-/** Options: `tpm` tokens in any `windowMs` (60 s); with `redis`, shared under `<prefix>:tpm:<name>`. */
+/** Options: `tpm` tokens in any `windowMs` (60 s); with `redis`, shared under `<prefix>:tpm:{<name>}`. */
 export interface TokenWindowOptions {
   name: string;
   tpm: number;
   windowMs?: number;
+  /** How long after its reservation a call's request surely reached the provider; ARRIVAL_SLACK_MS (2 s). */
+  slackMs?: number;
   redis?: { url: string; prefix?: string };
   now?: () => number;
+}
+
+/** In-memory steps: the same rules as the Redis scripts, for one process. */
+function memorySteps(o: { tpm: number; windowMs: number; slackMs: number; now: () => number }): WindowSteps {
+  const entries = new Map<string, { at: number; tokens: number }>();
+  let cap: { value: number; until: number } | undefined;
+  let foreign = { tokens: 0, until: 0 };
+  let lastOther = { tokens: 0, until: 0 };
+  let probe: { id: string; until: number } | undefined;
+  let pausedUntil = 0;
+  return {
+    async tryReserve(id, tokens) {
+      const t = o.now();
+      if (pausedUntil > t) return { ok: false, waitMs: pausedUntil - t };
+      if (cap && cap.until <= t) cap = undefined;
+      if (probe && probe.until <= t) probe = undefined;
+      const limit = cap && cap.value > 0 ? Math.min(o.tpm, cap.value) : o.tpm;
+      const other = foreign.until > t ? foreign.tokens : 0;
+      let sum = 0;
+      let count = 0; // entries kept for two windows (see settle), counted for one
+      for (const [key, e] of entries) {
+        if (e.at <= t - 2 * o.windowMs) entries.delete(key);
+        else if (e.at > t - o.windowMs) [sum, count] = [sum + e.tokens, count + 1];
+      }
+      if (sum + other + tokens <= limit || (count === 0 && other === 0)) {
+        if (!cap) {
+          if (probe) return { ok: false, waitMs: Math.min(POLL_MS, probe.until - t) };
+          probe = { id, until: t + PROBE_MS };
+        }
+        entries.set(id, { at: t, tokens });
+        return { ok: true };
+      }
+      const hint = other > 0 ? foreign.until - t : o.windowMs;
+      let freed = 0;
+      const inWindow = [...entries.values()].filter((e) => e.at > t - o.windowMs);
+      for (const e of inWindow.sort((a, b) => a.at - b.at)) {
+        freed += e.tokens;
+        if (freed >= sum + other + tokens - limit) {
+          return { ok: false, waitMs: Math.min(hint, Math.max(1, e.at + o.windowMs - t + 1)) };
+        }
+      }
+      return { ok: false, waitMs: hint };
+    },
+    async settle(id, _old, tokens, seen) {
+      const t = o.now();
+      const entry = entries.get(id);
+      let own = 0;
+      if (entry) for (const e of entries.values()) if (e.at > entry.at - o.windowMs) own += e.tokens;
+      entries.delete(id);
+      const at = entry ? Math.min(t, entry.at + o.slackMs) : t;
+      if (tokens > 0) entries.set(id, { at, tokens });
+      if (probe?.id === id) probe = undefined;
+      if (seen?.limit !== undefined) {
+        cap = { value: seen.limit, until: t + CAP_MS };
+        if (seen.remaining !== undefined && entry) {
+          const other = seen.limit - seen.remaining - own;
+          // Two answers in a row must say so (one alone may just have crossed ours), but the first answer in a
+          // window is believed: nothing of ours was there to cross it.
+          const seenTwice = lastOther.until > t ? Math.min(other, lastOther.tokens) : other;
+          lastOther = { tokens: other, until: t + o.windowMs };
+          const real = seenTwice > seen.limit * FOREIGN_NOISE;
+          foreign = real ? { tokens: seenTwice, until: t + o.windowMs } : { tokens: 0, until: 0 };
+        }
+      } else if (seen === null) cap = { value: -1, until: t + CAP_MS };
+    },
+    async pause(ms) {
+      pausedUntil = Math.max(pausedUntil, o.now() + ms);
+    },
+    async stop() {},
+  };
 }
 
 /** Creates the window. */
 export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
   const windowMs = opts.windowMs ?? 60_000;
+  const slackMs = opts.slackMs ?? ARRIVAL_SLACK_MS;
   const now = opts.now ?? Date.now;
-  let pausedUntil = 0;
   const wakers = new Set<() => void>();
   /** Sleeps `ms`, or less when a reservation here settles; rejects when `signal` aborts. Leaves nothing behind. */
   const nap = (ms: number, signal?: AbortSignal) =>
@@ -116,52 +148,8 @@ export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
       signal?.addEventListener('abort', abort, { once: true });
     });
   const step = opts.redis
-    ? redisSteps(opts.redis, `${opts.redis.prefix ?? 'inkwell'}:tpm:${opts.name}`)
-    : memorySteps();
-
-  function memorySteps() {
-    const entries = new Map<string, { at: number; tokens: number }>();
-    return {
-      async tryReserve(id: string, tokens: number): Promise<number> {
-        const t = now();
-        let sum = 0;
-        for (const [key, e] of entries) {
-          if (e.at <= t - windowMs) entries.delete(key);
-          else sum += e.tokens;
-        }
-        if (sum + tokens <= opts.tpm || entries.size === 0) {
-          entries.set(id, { at: t, tokens });
-          return 0;
-        }
-        let freed = 0;
-        for (const e of [...entries.values()].sort((a, b) => a.at - b.at)) {
-          freed += e.tokens;
-          if (freed >= sum + tokens - opts.tpm) return Math.max(1, e.at + windowMs - t + 1);
-        }
-        return windowMs;
-      },
-      async settle(id: string, _old: number, tokens: number): Promise<void> {
-        entries.set(id, { at: now(), tokens });
-      },
-      async stop(): Promise<void> {},
-    };
-  }
-
-  function redisSteps(conf: { url: string }, key: string) {
-    const redis = new Redis(conf.url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, lazyConnect: false });
-    redis.on('error', () => undefined); // outages surface as failed steps, which wait and try again
-    return {
-      async tryReserve(id: string, tokens: number): Promise<number> {
-        return Number(await redis.eval(RESERVE, 1, key, windowMs, opts.tpm, tokens, id));
-      },
-      async settle(id: string, old: number, tokens: number): Promise<void> {
-        await redis.eval(SETTLE, 1, key, id, old, tokens, windowMs);
-      },
-      async stop(): Promise<void> {
-        redis.disconnect();
-      },
-    };
-  }
+    ? redisSteps(opts.redis, { name: opts.name, tpm: opts.tpm, windowMs, slackMs, probeMs: PROBE_MS, capMs: CAP_MS })
+    : memorySteps({ tpm: opts.tpm, windowMs, slackMs, now });
 
   return {
     async reserve(tokens, signal) {
@@ -169,36 +157,33 @@ export function createTokenWindow(opts: TokenWindowOptions): TokenWindow {
       let amount = 0;
       for (let failures = 0; ;) {
         amount = Math.max(1, Math.ceil(typeof tokens === 'function' ? tokens() : tokens));
-        const paused = pausedUntil - now();
-        if (paused > 0) {
-          await sleep(paused, signal);
-          continue;
-        }
         let waitMs: number;
         try {
-          waitMs = await step.tryReserve(id, amount);
+          const got = await step.tryReserve(id, amount);
           failures = 0;
+          if (got.ok) break;
+          waitMs = got.waitMs;
         } catch {
           // Redis unreachable: wait and try again, never run unlimited.
           waitMs = Math.min(2_000, 100 * 2 ** failures++);
         }
-        if (waitMs === 0) break;
         // A settle frees tokens long before the entries leave the window: one here wakes us at once, one in
         // another process within POLL_MS.
         await nap(Math.min(waitMs, POLL_MS), signal);
       }
       let settled = false;
       return {
-        async settle(used) {
+        async settle(used, seen) {
           if (settled) return;
           settled = true;
-          await step.settle(id, amount, Math.max(0, Math.ceil(used ?? amount))).catch(() => undefined);
+          const tokensUsed = Math.max(0, Math.ceil(used ?? amount));
+          await step.settle(id, amount, tokensUsed, seen).catch(() => undefined);
           for (const wake of [...wakers]) wake();
         },
       };
     },
-    pause(forMs) {
-      pausedUntil = Math.max(pausedUntil, now() + forMs);
+    async pause(forMs) {
+      await step.pause(forMs).catch(() => undefined);
     },
     stop: () => step.stop(),
   };

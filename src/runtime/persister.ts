@@ -34,6 +34,14 @@ export interface PersisterHooks {
   onRetry(error: unknown, attempt: number): void;
   /** A batch was committed. */
   onCommit?(size: number, ms: number, events: number): void;
+  /** The status events a commit made durable, in order per blog (none of a write another writer beat). */
+  onCommitted?(events: CommittedEvent[]): void;
+}
+
+/** A status event as committed. */
+export interface CommittedEvent extends OutboxEvent {
+  blogId: string;
+  instanceId: string;
 }
 
 const MAX_BATCH = 500;
@@ -137,6 +145,12 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     hooks.onCommit?.(writes.length, Date.now() - started, events);
     // A commit whose answer an outage lost may have landed: then this "conflict" is our own write. Such writes go
     // again on the version it made (their events too: the outbox keeps one row per seq), not dropped as lost.
+    if (hooks.onCommitted && events > 0) {
+      const done = writes.filter((w) => !conflicts.has(w.blogId));
+      hooks.onCommitted(
+        done.flatMap((w) => w.events.map((e) => ({ ...e, blogId: w.blogId, instanceId: w.instanceId }))),
+      );
+    }
     const landed = await landedUnanswered(conflicts, writes);
     const again = new Map<string, Entry>();
     for (const [blogId, e] of batch) {

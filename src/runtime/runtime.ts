@@ -31,6 +31,7 @@ import { startCommandConsumer } from '../bus/command.consumer';
 import { ensureStreams } from '../bus/jetstream.streams';
 import { isNatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
+import { createDirectPublisher } from '../bus/outbox.direct';
 import { createOutboxRelay } from '../bus/outbox.relay';
 import { subjectsFor } from '../bus/subjects';
 import { createOutboxRepo } from '../db/outbox.repo';
@@ -91,7 +92,14 @@ export function createRuntime(deps: RuntimeDeps) {
   const slots = createStoreSlots(config.INKWELL_MAX_ACTIVE_PER_STORE);
   const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
   const outbox = createOutboxRepo(database.db);
-  const relay = createOutboxRelay({ repo: outbox, bus, subjects, log });
+  // Events leave right after their commit by the direct path; the relay sends what it leaves and moves the cursor.
+  const relay = createOutboxRelay({
+    repo: outbox,
+    bus,
+    subjects,
+    log,
+    onPublished: (row) => direct.published(row.blogId, row.seq, (row.payload as { status?: unknown }).status),
+  });
   const fleet = createFleet();
   const metrics = createMetrics({
     fleet,
@@ -108,8 +116,15 @@ export function createRuntime(deps: RuntimeDeps) {
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
     onCommit: (size, ms, events) => {
       log.debug({ size, ms, events }, 'committed transitions');
-      if (events > 0) relay.kick(); // a commit of sub-state changes only has nothing to relay
     },
+    onCommitted: (events) => direct.committed(events),
+  });
+  const direct = createDirectPublisher({
+    bus,
+    subjects,
+    relay,
+    log,
+    observe: (seconds) => metrics.observeEventPublish(seconds),
   });
   const tracing = startTracing(config, log); // a no-op without OTEL_EXPORTER_OTLP_ENDPOINT
   const ledger = createUsageLedger(createUsageRepo(database.db), log);
@@ -149,7 +164,7 @@ export function createRuntime(deps: RuntimeDeps) {
     persister,
     slots,
     log,
-    onInserted: () => relay.kick(),
+    onInserted: (event) => direct.committed([event]),
     onStatusChange: (change) => {
       const { error, attempts } = change.context;
       statusLog.info(
@@ -331,6 +346,7 @@ export function createRuntime(deps: RuntimeDeps) {
           .catch((err: unknown) => log.warn({ err }, 'releasing store leases failed'));
         await http.close();
         inspector.stop();
+        await direct.settle();
         await relay.stop();
         await bus.close();
         await database.close();

@@ -18,7 +18,7 @@ import type { BlogRepo, BlogRow } from '../db/blog.repo';
 import { SnapshotError } from '../errors';
 import type { Logger } from '../logger';
 import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
-import type { Persister } from './persister';
+import type { CommittedEvent, Persister } from './persister';
 import type { StoreSlots } from './store.slots';
 
 interface Live {
@@ -53,8 +53,8 @@ export interface SupervisorDeps {
   log: Logger;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   onStatusChange?: (change: StatusChange) => void;
-  /** Called after a new blog's first row and event are committed. */
-  onInserted?: () => void;
+  /** Called after a new blog's first row and event are committed, with that event. */
+  onInserted?: (event: CommittedEvent) => void;
   now?: () => number;
 }
 
@@ -225,6 +225,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean; createdAt: Date }> {
       const actor = createActor(deps.machine, { input, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       const context = actor.getSnapshot().context;
+      const event = { seq: 1, payload: eventPayload(context, 'PENDING', null, 1, createdAt) };
       const created = await deps.persister.insert({
         blogId: input.blogId,
         instanceId: input.instanceId,
@@ -232,11 +233,11 @@ export function createSupervisor(deps: SupervisorDeps) {
         snapshot: actor.getPersistedSnapshot(),
         machineVersion: BLOG_MACHINE_VERSION,
         view: {},
-        event: { seq: 1, payload: eventPayload(context, 'PENDING', null, 1, createdAt) },
+        event,
         createdAt,
       });
       if (!created || live.has(input.blogId)) return { created: false, createdAt };
-      deps.onInserted?.();
+      deps.onInserted?.({ ...event, blogId: input.blogId, instanceId: input.instanceId });
       deps.persister.track(input.blogId, 0);
       attach(actor, { ...input, status: 'PENDING', seq: 1, createdAt });
       deps.onStatusChange?.({ ...input, status: 'PENDING', previousStatus: null, seq: 1, context });

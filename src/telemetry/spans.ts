@@ -1,6 +1,7 @@
 /**
  * The spans Inkwell makes: one per command (continuing the caller's W3C `traceparent`), one per stage attempt
- * (continuing the trace of the blog's `create`, kept in its snapshot), and one per provider call inside it.
+ * (continuing the trace of the blog's `create`, kept in its snapshot), one per provider call inside it (with the
+ * tokens it used), and one per command forwarded to its store's owner (whose command span continues it).
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 
@@ -82,16 +83,74 @@ export function inStageSpan<T>(a: StageAttempt, run: () => Promise<T>): Promise<
   );
 }
 
-/** `port` with every method call in a child span named `<portName>.<method>`. */
+/**
+ * Runs `send`, which forwards command `name` to `owner` (the process holding its store), in a client span: a child
+ * of the caller's `traceparent` when there is one. `send` gets the `traceparent` to carry to the owner: this span's,
+ * or the caller's when tracing is off here, so the owner's command span continues the same trace.
+ */
+export function inForwardSpan<T>(
+  name: string,
+  owner: string,
+  traceparent: string | undefined,
+  send: (traceparent: string | undefined) => Promise<T>,
+): Promise<T> {
+  const parent = traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }, getter) : ROOT_CONTEXT;
+  const span = tracer.startSpan(
+    `forward ${name}`,
+    { kind: SpanKind.CLIENT, attributes: { 'inkwell.command': name, 'inkwell.owner': owner } },
+    parent,
+  );
+  return context.with(trace.setSpan(parent, span), () =>
+    inSpan(
+      span,
+      () => send(currentTraceparent() ?? traceparent),
+      (err) => ({ 'error.code': (err as { code?: string }).code ?? 'INTERNAL' }),
+    ),
+  );
+}
+
+/** What a provider reports through a call's `onUsage` (text tokens, images). */
+type Usage = { inputTokens?: number; outputTokens?: number; images?: number };
+const USAGE_ATTRIBUTES = {
+  inputTokens: 'gen_ai.usage.input_tokens',
+  outputTokens: 'gen_ai.usage.output_tokens',
+  images: 'inkwell.usage.images',
+} as const;
+
+/**
+ * The call arguments with the call's `onUsage` (when it has one) also adding what the provider reported to `span`
+ * (summed when one call pays for several answers).
+ */
+function withUsageOn(span: Span, args: unknown[]): unknown[] {
+  const [call, ...rest] = args;
+  const report = (call as { onUsage?: unknown } | null)?.onUsage;
+  if (typeof call !== 'object' || call === null || typeof report !== 'function') return args;
+  const sums: Usage = {};
+  const onUsage = (usage: Usage) => {
+    for (const key of Object.keys(USAGE_ATTRIBUTES) as (keyof Usage)[]) {
+      const n = usage[key];
+      if (typeof n !== 'number') continue;
+      sums[key] = (sums[key] ?? 0) + n;
+      span.setAttribute(USAGE_ATTRIBUTES[key], sums[key]);
+    }
+    (report as (u: Usage) => void)(usage);
+  };
+  return [{ ...call, onUsage }, ...rest];
+}
+
+/**
+ * `port` with every method call in a child span named `<portName>.<method>`, carrying the tokens (and images) the
+ * provider reported for it.
+ */
 export function tracePort<T extends object>(portName: string, port: T): T {
   return new Proxy(port, {
     get(target, key, receiver) {
       const value: unknown = Reflect.get(target, key, receiver);
       if (typeof value !== 'function' || typeof key !== 'string') return value;
-      return (...args: unknown[]) =>
-        inSpan(tracer.startSpan(`${portName}.${key}`, { kind: SpanKind.CLIENT }), () =>
-          Promise.resolve(value.apply(target, args) as unknown),
-        );
+      return (...args: unknown[]) => {
+        const span = tracer.startSpan(`${portName}.${key}`, { kind: SpanKind.CLIENT });
+        return inSpan(span, () => Promise.resolve(value.apply(target, withUsageOn(span, args)) as unknown));
+      };
     },
   });
 }

@@ -1,19 +1,20 @@
 /**
  * The compiled build (`npm run build`, then `node dist/src/main.js`, as the Docker image runs it): plain node, no
  * TypeScript loader, against PostgreSQL and NATS. It migrates from the copied drizzle/ folder, serves the dashboard's
- * copied assets and the API documents, takes a blog to DONE and exits 0 on SIGTERM. `.ci/run` builds before the
- * tests; outside CI this file skips, saying so, when dist/ is missing.
+ * copied assets and the API documents, takes a blog to DONE and exits 0 on SIGTERM; and `npm start` is that build,
+ * run by plain node. The tests' global setup (test/support/dist.setup.ts) builds dist/ when it is missing or stale;
+ * should it still be missing, this file skips, saying so (outside CI).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { http, until } from '../support/process';
+import { http, killGroup, spawnNpmStart, until } from '../support/process';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -90,6 +91,38 @@ await describeWithPostgres('the compiled build, run by plain node (needs Postgre
       expect(await exited, output.join('\n')).toBe(0);
     } finally {
       proc.kill('SIGKILL');
+    }
+  });
+
+  it.skipIf(!built)('`npm start` runs that build with plain node, no TypeScript loader, and stops with 0', async () => {
+    const run = spawnNpmStart({
+      DATABASE_URL: db().url,
+      NATS_URL: '',
+      REDIS_URL: '',
+      NODE_OPTIONS: '',
+      OPENAI_API_KEY: '',
+      REPLICATE_API_TOKEN: '',
+      WIX_APP_ID: '',
+      INKWELL_DATA_DIR: dataDir,
+      PORT: '0',
+    });
+    try {
+      await run.logged('listening');
+      const node = await run.child();
+      const argv = (await readFile(`/proc/${node}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+      expect(argv.slice(1)).toEqual([
+        '--require',
+        './dist/src/runtime/early.signals.cjs',
+        '--enable-source-maps',
+        'dist/src/main.js',
+      ]);
+      // Nor a loader through the environment.
+      const environ = (await readFile(`/proc/${node}/environ`, 'utf8')).split('\0');
+      expect(environ.filter((v) => v.startsWith('NODE_OPTIONS=') && v.length > 'NODE_OPTIONS='.length)).toEqual([]);
+      run.signal('SIGTERM');
+      expect(await run.exited, run.output.slice(-20).join('\n')).toBe(0);
+    } finally {
+      killGroup(run);
     }
   });
 });

@@ -2,6 +2,7 @@
  * `GET /metrics` during a run (embedded: PGlite in memory, offline providers slowed down): blogs by status and
  * store, transitions, stage-duration histograms, provider calls and errors move between two scrapes.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,14 @@ import { createRuntime, type Runtime } from '../../src/runtime/runtime';
 
 let dataDir: string;
 let runtime: Runtime;
+
+// Prometheus' own linter (Debian's `prometheus` package; `.ci/run` installs it). Without it the check skips, saying
+// so, except under CI=true, where its absence fails.
+const promtool = spawnSync('promtool', ['--version']).status === 0;
+if (!promtool && process.env.CI === 'true') throw new Error('promtool is missing: .ci/run installs `prometheus`');
+if (!promtool) console.warn('skipping `promtool check metrics`: promtool not found (apt-get install prometheus)');
+/** The Node defaults of prom-client, which promtool flags (`nodejs_active_handles_total` is a gauge): not ours. */
+const NODE_DEFAULTS = /^(nodejs|process)_/;
 
 /** The first image call of a `flaky` blog fails with a retryable error. */
 function flaky(base: Providers): Providers {
@@ -134,6 +143,18 @@ describe('GET /metrics (embedded)', () => {
     expect(sum(second, 'inkwell_blogs_by_store', { instance_id: 'shop-a' })).toBe(4);
     expect(sum(second, 'inkwell_blogs_by_store', { instance_id: 'shop-b' })).toBe(3);
     expect(second).toMatch(/^inkwell_outbox_lag \d+$/m);
+  });
+
+  it.skipIf(!promtool)('passes `promtool check metrics`, except the Node defaults prom-client names', async () => {
+    // After the run above: every family has samples, histograms and labelled counters included.
+    const text = await scrape();
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    const problems = `${lint.stdout}${lint.stderr}`
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !NODE_DEFAULTS.test(line));
+    expect(problems).toEqual([]);
+    // promtool answers 0 when clean, 3 for lint problems only; anything else is a parse error.
+    expect([0, 3]).toContain(lint.status);
   });
 
   it('bounds the store label: the busiest stores by name, the rest summed as "other"', () => {

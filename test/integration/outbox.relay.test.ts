@@ -236,6 +236,31 @@ describe.skipIf(postgres === undefined)('outbox relay with concurrent transactio
   );
 
   it(
+    'does not send again what the direct path sent, and still moves its cursor past it',
+    { timeout: SLOW },
+    async () => {
+      const published: string[] = [];
+      const heard: string[] = [];
+      const bus = recordingBus(published);
+      const relay = createOutboxRelay({
+        repo: outbox,
+        bus,
+        subjects: subjectsFor('t'),
+        log: silentLogger(),
+        onPublished: (row) => heard.push(`${row.blogId}:${row.seq}`),
+      });
+      await database.db.execute(insertEvent('direct', 1));
+      await database.db.execute(insertEvent('left', 1));
+      await database.db.execute(insertEvent('direct', 2));
+      relay.sentAhead('direct:1');
+      relay.sentAhead('direct:2');
+      await runUntilSettled(relay, outbox); // the cursor passes all three
+      expect(published).toEqual(['{"blogId":"left","seq":1}']);
+      expect(heard).toEqual(['left:1']);
+    },
+  );
+
+  it(
     "sends a blog's next event only after its previous one was acknowledged, also when a publish fails",
     { timeout: SLOW },
     async () => {

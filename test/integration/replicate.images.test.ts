@@ -9,6 +9,7 @@ import {
   PREDICTION_REF,
   type ReplicateImagesOptions,
 } from '../../src/providers/replicate.images';
+import { createPredictionWaiters } from '../../src/providers/replicate.webhooks';
 import { replicateReplies, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
 
 const TOKEN = 'r8_test_token_0123456789';
@@ -122,6 +123,33 @@ describe('replicate images against a fake Replicate server', () => {
     const seen: string[] = [];
     await imagesFor({ limit: (instanceId, fn) => (seen.push(instanceId), fn()) }).createHeaderImage(callFor());
     expect(seen).toEqual(['store-1']);
+  });
+
+  // Issue 20: a delivery of a prediction still running (as the fake once sent when its timer fired a few ms early)
+  // was kept and answered every later wait at once: the wait spun on it, starving timers and I/O of the whole
+  // process until the deadline (150 s in production), then failed the stage.
+  it('with webhooks, a delivered prediction still running neither ends nor spins the wait; the finished one ends it', async () => {
+    fake.plan({ polls: 1000 });
+    const waiters = createPredictionWaiters();
+    const images = imagesFor({ pollIntervalMs: 1000, deadlineMs: 3000, webhook: { url: 'http://x/hooks', waiters } });
+    const pending = images.createHeaderImage(callFor());
+    pending.catch(() => undefined); // awaited below; not unhandled if an assertion fails first
+    const id = await (async () => {
+      for (let i = 0; i < 200 && !memory.stored(); i++) await new Promise((r) => setTimeout(r, 5));
+      return memory.stored()!;
+    })();
+    waiters.deliver({ id, status: 'processing' });
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    await new Promise((r) => setTimeout(r, 300));
+    clearInterval(ticker);
+    expect(ticks).toBeGreaterThanOrEqual(10); // the event loop kept turning
+    const sentAt = Date.now();
+    waiters.deliver({ id, status: 'succeeded', output: [`https://replicate.delivery/x/${id}.webp`] });
+    const image = await pending;
+    expect(Date.now() - sentAt).toBeLessThan(100);
+    expect(image.url).toContain(id);
+    expect(fake.polls()).toHaveLength(0);
   });
 });
 

@@ -32,7 +32,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function until<T>(what: string, check: () => T | undefined, ms = 20_000): Promise<T> {
+async function until<T>(what: string, check: () => T | undefined, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = check();
@@ -79,24 +79,14 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-// Retried (a fresh blog each time): in about 1 run in 3 on a busy machine the blog's events stopped arriving and the
-// run timed out (seen twice in CI-like runs, not understood yet; issue 20's note says so).
-describe('Replicate webhooks', { timeout: 90_000, retry: 2 }, () => {
-  let attempt = 0;
+describe('Replicate webhooks', { timeout: 60_000 }, () => {
   it('ends the image stage within 100 ms of the webhook, with no poll; forged, stale and replayed ones change nothing', async () => {
-    const blogId = `hook-${++attempt}`;
-    const [creates0, polls0, hooks0, keys0] = [
-      fake.creates().length,
-      fake.polls().length,
-      fake.webhooks.length,
-      fake.predictions.size,
-    ];
-    await runtime.intake.apply('create', { blogId, instanceId: 'store-h', idea: { title: 'Webhooks' } });
-    const create = await until('the prediction create', () => fake.creates()[creates0]);
+    await runtime.intake.apply('create', { blogId: 'hook-1', instanceId: 'store-h', idea: { title: 'Webhooks' } });
+    const create = await until('the prediction create', () => fake.creates()[0]);
     expect(create.body).toMatchObject({ webhook: `${base}/hooks/replicate`, webhook_events_filter: ['completed'] });
-    const id = [...fake.predictions.keys()][keys0];
+    const [id] = [...fake.predictions.keys()];
     await until('the create answer', () =>
-      events.some((e) => e.blogId === blogId && e.status === 'GENERATING_IMAGE') &&
+      events.some((e) => e.blogId === 'hook-1' && e.status === 'GENERATING_IMAGE') &&
       fake.predictions.get(id!)?.status === 'processing'
         ? true
         : undefined,
@@ -110,20 +100,30 @@ describe('Replicate webhooks', { timeout: 90_000, retry: 2 }, () => {
       401,
     );
     expect((await post({}, finished)).status).toBe(401);
+    // A genuine delivery of the prediction still running (a `start` or `output` event, or one overtaken by the
+    // `completed` one): acknowledged, and it neither ends the stage nor stops the process (it used to be kept and
+    // answer every wait at once, the image stage spinning on it for 150 s without yielding to timers or I/O).
+    const running = JSON.stringify({ id, status: 'processing', output: null });
+    expect((await post(signWebhook(SECRET, running), running)).status).toBe(200);
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
     await new Promise((r) => setTimeout(r, 300));
-    expect(events.filter((e) => e.blogId === blogId).map((e) => e.status)).not.toContain('PUBLISHING');
+    clearInterval(ticker);
+    expect(ticks).toBeGreaterThanOrEqual(10);
+    expect(events.filter((e) => e.blogId === 'hook-1').map((e) => e.status)).not.toContain('PUBLISHING');
 
-    const sent = await until('the webhook', () => fake.webhooks[hooks0]);
+    const sent = await until('the webhook', () => fake.webhooks[0]);
+    expect(JSON.parse(sent.body)).toMatchObject({ id, status: 'succeeded' });
     const published = await until('the image stage to end', () =>
-      events.find((e) => e.blogId === blogId && e.status === 'PUBLISHING'),
+      events.find((e) => e.blogId === 'hook-1' && e.status === 'PUBLISHING'),
     );
     const lagMs = published.seenAt - sent.sentAt;
     console.log(`image stage ended ${lagMs} ms after the webhook was sent`);
     expect(lagMs).toBeLessThan(100);
     expect(await until('the webhook answer', () => sent.status)).toBe(200);
-    expect(fake.polls()).toHaveLength(polls0);
-    const done = await until('DONE', () => events.find((e) => e.blogId === blogId && e.status === 'DONE'));
-    const blog = await runtime.intake.get(blogId, 'store-h');
+    expect(fake.polls()).toHaveLength(0);
+    const done = await until('DONE', () => events.find((e) => e.blogId === 'hook-1' && e.status === 'DONE'));
+    const blog = await runtime.intake.get('hook-1', 'store-h');
     expect(blog.status).toBe('DONE');
 
     // The same delivery again (Replicate retries): acknowledged, nothing changes.
@@ -131,7 +131,7 @@ describe('Replicate webhooks', { timeout: 90_000, retry: 2 }, () => {
     expect(replay.status).toBe(200);
     expect(await replay.json()).toEqual({ received: 'repeat' });
     await new Promise((r) => setTimeout(r, 200));
-    expect((await runtime.intake.get(blogId, 'store-h')).seq).toBe(done.seq);
-    expect(fake.creates()).toHaveLength(creates0 + 1);
+    expect((await runtime.intake.get('hook-1', 'store-h')).seq).toBe(done.seq);
+    expect(fake.creates()).toHaveLength(1);
   });
 });

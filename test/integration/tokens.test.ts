@@ -85,6 +85,74 @@ describe('tokens per minute (in memory)', () => {
     console.log(`tokens: ${total} in ${elapsed} ms; ${(used * 100).toFixed(0)} % of the budget's windows`);
   }, 60_000);
 
+  it("the provider's own limit is lower than INKWELL_OPENAI_TPM: its headers cap ours, no 429", async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM / 2, windowMs: WINDOW_MS });
+    fake.script(() => ({ delayMs: 40 }));
+    const tokens = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS });
+    windows.push(tokens);
+    const failures = await load(40, [writerFor(fake, tokens)]);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+    expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual((TPM / 2) * 1.1);
+  }, 60_000);
+
+  it('another client on the same key: what the provider counted beyond ours slows us down, no 429', async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS });
+    // The other client's request is counted at its up-front 8,000 tokens for 1.5 s; ours answer in 40 ms.
+    fake.script((_, i) => ({ delayMs: i === 0 ? 1_500 : 40 }));
+    const other = fetch(`${fake.url}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-test',
+        messages: [{ role: 'user', content: 'Title idea: other' }],
+        max_completion_tokens: 8_000,
+        response_format: { type: 'json_schema', json_schema: { name: 'blog_article', strict: true, schema: {} } },
+      }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const tokens = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS });
+    windows.push(tokens);
+    const failures = await load(12, [writerFor(fake, tokens)]);
+    expect((await other).status).toBe(200);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+  }, 60_000);
+
+  it("a settled call counts from its reservation plus the arrival slack, not from its end (the budget's use)", async () => {
+    let clock = 0;
+    const tokens = createTokenWindow({ name: 'openai', tpm: 1_000, windowMs: 10_000, slackMs: 100, now: () => clock });
+    windows.push(tokens);
+    const first = await tokens.reserve(600);
+    clock = 5_000; // a long call: answered 5 s after it reserved
+    await first.settle(600);
+    clock = 10_101; // its request reached the provider by 100 ms: out of the provider's window now
+    const soon = (p: Promise<unknown>) =>
+      Promise.race([p.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 600))]);
+    const ac = new AbortController();
+    const second = tokens.reserve(600, ac.signal);
+    expect(await soon(second)).toBe(true);
+    ac.abort();
+    await (await second.catch(() => undefined))?.settle(0);
+  });
+
+  it('a call larger than the whole budget runs alone once the window is empty', async () => {
+    let clock = 0;
+    const tokens = createTokenWindow({ name: 'openai', tpm: 1_000, windowMs: 10_000, slackMs: 100, now: () => clock });
+    windows.push(tokens);
+    await (await tokens.reserve(600)).settle(600);
+    clock = 10_101;
+    const ac = new AbortController();
+    const big = tokens.reserve(5_000, ac.signal);
+    const ran = await Promise.race([
+      big.then(() => true),
+      new Promise((resolve) => setTimeout(() => resolve(false), 600)),
+    ]);
+    ac.abort();
+    expect(ran).toBe(true);
+    await (await big.catch(() => undefined))?.settle(0);
+  });
+
   it('parses the reset durations OpenAI sends', () => {
     expect(parseResetDuration('6m0s')).toBe(360_000);
     expect(parseResetDuration('1s')).toBe(1_000);
@@ -109,5 +177,18 @@ await describeWithRedis('tokens per minute shared through Redis', (redis) => {
     expect(failures).toEqual([]);
     expect(fake.tokenLimit()!.rejected).toBe(0);
     expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual(TPM * 1.1);
+  }, 60_000);
+
+  it("two processes, the provider's limit lower than INKWELL_OPENAI_TPM: the headers cap both, no 429", async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM / 2, windowMs: WINDOW_MS });
+    fake.script(() => ({ delayMs: 40 }));
+    const shared = { url: redis().url, prefix: `${redis().prefix}-cap` };
+    const a = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS, redis: shared });
+    const b = createTokenWindow({ name: 'openai', tpm: TPM, windowMs: WINDOW_MS, redis: shared });
+    windows.push(a, b);
+    const failures = await load(40, [writerFor(fake, a), writerFor(fake, b)]);
+    expect(failures).toEqual([]);
+    expect(fake.tokenLimit()!.rejected).toBe(0);
+    expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual((TPM / 2) * 1.1);
   }, 60_000);
 });

@@ -139,6 +139,9 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
   const notifyLater = (p: FakePrediction, url: string, ms: number) => {
     const timer = setTimeout(() => {
       timers.delete(timer);
+      // The prediction ends now: a timer counts from the event loop's cached time, so it may fire a few ms before
+      // doneAt by Date.now(), and the "completed" webhook then carried a prediction still processing.
+      doneAt.set(p.id, Math.min(doneAt.get(p.id) ?? Infinity, Date.now()));
       advance(p);
       const body = JSON.stringify(view(p));
       const headers = { 'content-type': 'application/json', ...signWebhook(opts.webhookSecret!, body) };

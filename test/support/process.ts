@@ -183,7 +183,7 @@ export interface NpmStart {
   logged(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Sends `signal` to every process of the group (npm, and node, which npm runs with `exec`). */
   signal(signal: NodeJS.Signals): void;
-  /** The node process npm started, once it exists. */
+  /** The runtime's node process (`npm start`'s, after its prestart), once it exists. */
   child(): Promise<number>;
 }
 
@@ -234,7 +234,12 @@ export function spawnNpmStart(env: Record<string, string>): NpmStart {
       'npm to start node',
       async () => {
         const children = await readFile(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').catch(() => '');
-        return children.trim().split(' ').filter(Boolean).map(Number)[0];
+        // npm runs the prestart check (scripts/dist.fresh.mjs) first, as another child: wait for the runtime's node.
+        for (const pid of children.trim().split(' ').filter(Boolean).map(Number)) {
+          const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+          if (cmdline.includes('src/main.js')) return pid;
+        }
+        return undefined;
       },
       30_000,
       5,
