@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CommandError } from '../errors';
 import { idSchema, type CommandName } from '../intake/command.schema';
 import { OPENAPI_PATH } from './openapi.route';
-import type { HttpDeps } from './server';
+import type { HttpDeps } from './http.deps';
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');

@@ -4,42 +4,17 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { CommandError, InkwellError, isConnectionFailure } from '../errors';
-import type { Bulk } from '../intake/bulk';
-import type { Intake } from '../intake/intake';
 import { MAX_COMMAND_BYTES } from '../intake/command.schema';
-import type { Logger } from '../logger';
 import { registerBlogRoutes } from './blogs.routes';
-import { downServices, type HealthProbes } from './health';
+import { downServices } from './health';
+import type { HttpDeps } from './http.deps';
 import { registerDashboard } from './dashboard';
-import { registerReplicateHook, type ReplicateHookDeps } from './hooks.routes';
-import { registerEventStream, type EventStreamDeps } from './events.sse';
-import { registerMetricsRoute, type Metrics } from './metrics';
+import { registerReplicateHook } from './hooks.routes';
+import { registerEventStream } from './events.sse';
+import { registerMetricsRoute } from './metrics';
 import { registerOpenApiRoute } from './openapi.route';
 import { registerTimelineRoutes } from './timeline.routes';
-import { registerUsageRoutes, type UsageDeps } from './usage.routes';
-import type { OutboxRepo } from '../db/outbox.repo';
-import type { Fleet } from '../runtime/fleet.registry';
-
-/** What the HTTP server needs. */
-export interface HttpDeps {
-  intake: Intake;
-  /** Bulk retry and cancel (`POST /api/blogs/bulk/...`). */
-  bulk?: Bulk;
-  log: Logger;
-  /** Resolves when the database answers; `/healthz` fails otherwise. */
-  ping: () => Promise<void>;
-  /** True while the process drains: `/healthz` says so and commands are refused, so work goes elsewhere. */
-  draining?: () => boolean;
-  /** Connection state of NATS and Redis, for `/healthz` (see health.ts). */
-  health?: Omit<HealthProbes, 'ping'>;
-  apiToken?: string;
-  /** `POST /hooks/replicate`, when a webhook secret is configured. */
-  replicateHook?: ReplicateHookDeps;
-  /** Metrics, dashboard, event stream and timeline: registered when the runtime provides them. */
-  observe?: { metrics: Metrics; fleet: Fleet; outbox: OutboxRepo } & EventStreamDeps;
-  /** Spend per store and day (`GET /api/stores/:instanceId/usage`). */
-  usage?: UsageDeps;
-}
+import { registerUsageRoutes } from './usage.routes';
 
 const STATUS_OF: Record<string, number> = {
   INVALID_PAYLOAD: 400,
