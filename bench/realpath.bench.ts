@@ -301,7 +301,13 @@ export async function runRealPath(quick: boolean, say: (line: string) => void): 
         await runLevel(10, 20, { nc, prefix, fakes: urls, tag: `${tag}w`, metricsUrl });
         const levels: RealPathLevel[] = [];
         for (const n of LEVELS) {
-          const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), { nc, prefix, fakes: urls, tag, metricsUrl });
+          const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), {
+            nc,
+            prefix,
+            fakes: urls,
+            tag,
+            metricsUrl,
+          });
           say(
             `  real path ${n} concurrent: p95 ${round(level.inkwellMs.p95)} ms, floor ${round(level.floorMs.p95)} ms ` +
               `(${round(level.vsFloor.p95, 2)}x); event delay p95 ${round(level.eventDelayMs.p95, 1)} ms`,
