@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { http, startRuntime, until, type RuntimeProcess } from '../support/process';
+import { http, killHard, type RuntimeProcess, startRuntime, until } from '../support/process';
 import { describeWithPostgres } from '../support/servers';
 
 const idea = { title: 'Caring for cast iron', summary: 'Seasoning, cleaning and the myths in between.' };
@@ -67,8 +67,7 @@ await describeWithPostgres('restoring a version 1 snapshot (needs PostgreSQL)', 
     await client.connect();
   });
   afterAll(async () => {
-    for (const rt of running) rt.proc.kill('SIGKILL');
-    await Promise.all(running.map((rt) => rt.exited));
+    await Promise.all(running.map(killHard));
     await client?.end();
     await rm(dataDir, { recursive: true, force: true });
   });

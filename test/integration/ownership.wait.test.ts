@@ -49,8 +49,7 @@ await describeWithPostgres('a command waiting for its store owner (needs Postgre
     if (nats) nc = await connect({ servers: nats.url });
   });
   afterAll(async () => {
-    for (const rt of running) rt.proc.kill('SIGKILL');
-    await Promise.all(running.map((rt) => rt.exited));
+    await Promise.all(running.map(killHard));
     await nc?.close();
     await nts.remove();
     await rm(dataDir, { recursive: true, force: true });

@@ -14,7 +14,7 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import { eventProblems, streamEvents, type StatusEvent } from '../support/fleet.check';
-import { http, startRuntime, testStreams, until, type RuntimeProcess } from '../support/process';
+import { http, killHard, type RuntimeProcess, startRuntime, testStreams, until } from '../support/process';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
 const nats = await requireNats();
@@ -62,8 +62,7 @@ await describeWithPostgres('the per-store cap, end to end (needs PostgreSQL and 
     if (nats) nc = await connect({ servers: nats.url });
   });
   afterAll(async () => {
-    for (const rt of running) rt.proc.kill('SIGKILL');
-    await Promise.all(running.map((rt) => rt.exited));
+    await Promise.all(running.map(killHard));
     await nc?.close();
     await nts.remove();
     await rm(dataDir, { recursive: true, force: true });
