@@ -186,6 +186,7 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
       expect(sent.status).toBe(200);
       expect(replicate.polls().filter((r) => r.path.includes(id!))).toHaveLength(0);
       expect(wix.posts(STORE)).toHaveLength(1);
+      expect(wix.media(STORE)).toHaveLength(1);
       expect(publishes()).toBe(1);
 
       // The same delivery again, to the process that had it (a repeat) and to the owner (new to it): nothing changes.
@@ -198,6 +199,7 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
       expect(await events()).toHaveLength(all.length);
       expect(replicate.creates()).toHaveLength(1);
       expect(wix.posts(STORE)).toHaveLength(1);
+      expect(wix.media(STORE)).toHaveLength(1);
       expect(publishes()).toBe(1);
       expect(replicate.polls().filter((r) => r.path.includes(id!))).toHaveLength(0);
     },
