@@ -274,8 +274,10 @@ function phaseOf(runs: Run[]): ListPhase {
 
 /** Interleaved rounds against both servers (ABBA: kept, pruned, pruned, kept, …), the same count each. */
 async function interleaved(ports: { kept: number; pruned: number }, rate: number, roundSeconds: number, pairs: number) {
-  await listLoad(ports.kept, rate, 1); // warm-up, unmeasured
+  // Warm-ups, unmeasured; the kept copy's last, so that its first round (like every round after a switch, when the
+  // other copy's pages filled shared_buffers) is as often the first after a switch as the pruned copy's are.
   await listLoad(ports.pruned, rate, 1);
+  await listLoad(ports.kept, rate, 1);
   const runs: Record<keyof typeof ports, Run[]> = { kept: [], pruned: [] };
   const rounds: Round[] = [];
   for (let i = 0; i < pairs; i++) {
