@@ -17,7 +17,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -27,7 +27,7 @@ import { createRetentionRepo } from '../src/db/retention.repo';
 import { createLogger } from '../src/logger';
 import { createRetention } from '../src/runtime/retention';
 import { createRuntime } from '../src/runtime/runtime';
-import { withFreshDatabase } from './lib/database';
+import { ADMIN_URL, withFreshDatabase, type FreshDatabase } from './lib/database';
 import { createInstantProviders } from './lib/sim';
 import { cleanEnv, exited, spawnTsx } from './lib/spawn';
 import { round, summarize, type Summary } from './lib/stats';
@@ -59,8 +59,21 @@ export interface ListPhase {
   failed: number;
   latencyMs: Summary;
   p99ByQuery: Record<QueryName, number>;
-  /** p99 of the requests sent in each 10 s window, in order: whether a backlog built up. */
+  /** p99 of the requests sent in each 10 s window, in order: whether a backlog built up (one run only: pruning). */
   p99By10s: number[];
+}
+/** One interleaved round: which copy, the load average when it began, its p50 and p99. */
+export interface Round {
+  db: 'kept' | 'pruned';
+  load: number;
+  p50: number;
+  p99: number;
+}
+/** The lists against both copies, in interleaved rounds. */
+export interface Interleaved {
+  kept: ListPhase;
+  pruned: ListPhase;
+  rounds: Round[];
 }
 export interface RetentionResult {
   blogs: number;
@@ -69,17 +82,23 @@ export interface RetentionResult {
   events: number;
   refs: number;
   insertSeconds: number;
+  cloneSeconds: number;
   rate: number;
-  /** The machine's 1-minute load average when the lists began and when they ended (it is shared). */
-  loadAverage: { start: number; end: number };
-  sizes: { before: Sizes; afterPrune: Sizes; afterVacuumFull: Sizes };
-  lists: { before: ListPhase; duringPrune: ListPhase; afterPrune: ListPhase; afterVacuumFull: ListPhase };
+  /** Seconds per interleaved round. */
+  roundSeconds: number;
+  /** before: either copy before pruning; kept: the unpruned copy at the end; then the pruned copy. */
+  sizes: { before: Sizes; kept: Sizes; afterPrune: Sizes; afterVacuumFull: Sizes };
+  lists: { duringPrune: ListPhase; interleaved: Interleaved; afterVacuumFull: Interleaved };
   prune: {
     seconds: number;
     batches: number;
     batchSize: number;
     pruned: { blogs: number; events: number; refs: number };
     batchMs: Summary;
+    /** The share of the pruning time a batch was running (its connection busy). */
+    busyShare: number;
+    /** The machine's 1-minute load average when pruning began and ended (it is shared). */
+    loadAverage: { start: number; end: number };
     vacuumSeconds: number;
     vacuumFullSeconds: number;
   };
@@ -196,12 +215,17 @@ function get(port: number, path: string): Promise<number> {
   });
 }
 
+/** One list sample: which list, when it was sent (ms since the phase began) and its latency. */
+interface Sample {
+  name: QueryName;
+  at: number;
+  ms: number;
+}
+
 /** Lists at `rate` per second (open loop, the four in turn) until `until()` is true after at least `seconds`. */
 async function listLoad(port: number, rate: number, seconds: number, until: () => boolean = () => true) {
   const names = Object.keys(QUERIES) as QueryName[];
-  const all: number[] = [];
-  const windows: number[][] = [];
-  const by = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<QueryName, number[]>;
+  const samples: Sample[] = [];
   let failed = 0;
   const calls: Promise<void>[] = [];
   const t0 = performance.now();
@@ -215,10 +239,7 @@ async function listLoad(port: number, rate: number, seconds: number, until: () =
         get(port, QUERIES[name](i * 7919)).then(
           (status) => {
             if (status !== 200) return void failed++;
-            const ms = performance.now() - sent;
-            all.push(ms);
-            (windows[Math.floor((sent - t0) / 10_000)] ??= []).push(ms);
-            by[name].push(ms);
+            samples.push({ name, at: sent - t0, ms: performance.now() - sent });
           },
           () => void failed++,
         ),
@@ -227,12 +248,49 @@ async function listLoad(port: number, rate: number, seconds: number, until: () =
     await new Promise((r) => setTimeout(r, 2));
   }
   await Promise.all(calls);
-  const p99ByQuery = Object.fromEntries(names.map((n) => [n, round(summarize(by[n]).p99, 1)])) as Record<
-    QueryName,
-    number
-  >;
-  const p99By10s = Array.from(windows, (w) => round(summarize(w ?? []).p99, 1));
-  return { sent: calls.length, failed, latencyMs: summarize(all), p99ByQuery, p99By10s };
+  return { sent: calls.length, failed, samples };
+}
+
+type Run = Awaited<ReturnType<typeof listLoad>>;
+
+/** The figures of a set of list runs taken together. */
+function phaseOf(runs: Run[]): ListPhase {
+  const names = Object.keys(QUERIES) as QueryName[];
+  const samples = runs.flatMap((r) => r.samples);
+  const p99ByQuery = Object.fromEntries(
+    names.map((n) => [n, round(summarize(samples.filter((s) => s.name === n).map((s) => s.ms)).p99, 1)]),
+  ) as Record<QueryName, number>;
+  const windows: number[][] = [];
+  for (const r of runs.length === 1 ? runs : [])
+    for (const s of r.samples) (windows[Math.floor(s.at / 10_000)] ??= []).push(s.ms);
+  return {
+    sent: runs.reduce((n, r) => n + r.sent, 0),
+    failed: runs.reduce((n, r) => n + r.failed, 0),
+    latencyMs: summarize(samples.map((s) => s.ms)),
+    p99ByQuery,
+    p99By10s: Array.from(windows, (w) => round(summarize(w ?? []).p99, 1)),
+  };
+}
+
+/** Interleaved rounds against both servers (ABBA: kept, pruned, pruned, kept, …), the same count each. */
+async function interleaved(ports: { kept: number; pruned: number }, rate: number, roundSeconds: number, pairs: number) {
+  // Warm-ups, unmeasured; the kept copy's last, so that its first round (like every round after a switch, when the
+  // other copy's pages filled shared_buffers) is as often the first after a switch as the pruned copy's are.
+  await listLoad(ports.pruned, rate, 1);
+  await listLoad(ports.kept, rate, 1);
+  const runs: Record<keyof typeof ports, Run[]> = { kept: [], pruned: [] };
+  const rounds: Round[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const order: Array<keyof typeof ports> = i % 2 === 0 ? ['kept', 'pruned'] : ['pruned', 'kept'];
+    for (const db of order) {
+      const load = round(os.loadavg()[0]!, 2);
+      const run = await listLoad(ports[db], rate, roundSeconds);
+      runs[db].push(run);
+      const ms = run.samples.map((s) => s.ms);
+      rounds.push({ db, load, p50: round(summarize(ms).p50, 1), p99: round(summarize(ms).p99, 1) });
+    }
+  }
+  return { kept: phaseOf(runs.kept), pruned: phaseOf(runs.pruned), rounds };
 }
 
 /** The production composition on `url` as its own process, its retention job kept off these blogs. */
@@ -252,32 +310,70 @@ async function startServer(url: string, dataDir: string) {
   return { port, child };
 }
 
+/** A copy of database `from` (no session may be connected to it), dropped with `from`'s own cleanup by the caller. */
+async function cloneDatabase(from: FreshDatabase): Promise<FreshDatabase> {
+  const name = `${from.name}_pruned`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    // FILE_COPY: copies the files after a checkpoint, instead of writing the whole database through the WAL.
+    await admin.query(`create database "${name}" template "${from.name}" strategy = file_copy`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(from.url);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: ADMIN_URL });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
 export async function runRetention(quick: boolean, say: (line: string) => void): Promise<RetentionResult> {
   // INKWELL_BENCH_RETENTION_BLOGS: another count, for a look between the two sizes.
   const blogs = Number(process.env.INKWELL_BENCH_RETENTION_BLOGS ?? (quick ? 20_000 : 1_000_000));
   const rate = 100;
-  const seconds = quick ? 4 : 20;
+  const [roundSeconds, pairs] = quick ? [2, 3] : [10, 6];
   return withFreshDatabase(async (db) => {
     await makeTemplates(db.url);
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'inkwell-retention-'));
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-retention-'));
     const log = createLogger('error', 'bench');
-    const database = openPostgres(db.url, (err) => log.error({ err }, 'pool error'));
-    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    const servers: Array<Awaited<ReturnType<typeof startServer>>> = [];
+    let copy: FreshDatabase | undefined;
+    let database: ReturnType<typeof openPostgres> | undefined;
+    const pools: pg.Pool[] = [];
     try {
       const t0 = performance.now();
-      const { events, refs } = await bulkInsert(pool, blogs);
+      const inserting = new pg.Pool({ connectionString: db.url, max: 2 });
+      const { events, refs } = await bulkInsert(inserting, blogs).finally(() => inserting.end());
       const insertSeconds = round((performance.now() - t0) / 1000, 1);
-      const before = await sizes(pool);
       say(`  retention: ${blogs} ended blogs, ${events} events, ${refs} refs inserted in ${insertSeconds} s`);
-      server = await startServer(db.url, dataDir);
-      const { port } = server;
-      await listLoad(port, rate, 2); // warm-up, unmeasured
-      const loadStart = round(os.loadavg()[0]!, 2);
-      const listsBefore = await listLoad(port, rate, seconds);
-      say(`  retention: lists before p99 ${round(listsBefore.latencyMs.p99, 1)} ms`);
+      const c0 = performance.now();
+      copy = await cloneDatabase(db);
+      const cloneSeconds = round((performance.now() - c0) / 1000, 1);
+      const kept = new pg.Pool({ connectionString: db.url, max: 2 });
+      const pruned = new pg.Pool({ connectionString: copy.url, max: 2 });
+      pools.push(kept, pruned);
+      await pruned.query('vacuum analyze'); // a new database's statistics: as the kept copy's after the insert
+      const before = await sizes(kept);
+      say(`  retention: cloned in ${cloneSeconds} s; ${before.database} MB each`);
+      servers.push(await startServer(db.url, dataDir), await startServer(copy.url, dataDir));
+      const ports = { kept: servers[0]!.port, pruned: servers[1]!.port };
+      await listLoad(ports.kept, rate, 2); // warm-up of both, unmeasured
+      await listLoad(ports.pruned, rate, 2);
 
-      // The real job, its batches timed: each is one statement, so its row locks are held that long.
+      // The real job on the pruned copy, its batches timed: each is one statement, so its row locks are held that
+      // long. Its pacing (a pause at least as long as the batch before) is the job's own.
+      database = openPostgres(copy.url, (err) => log.error({ err }, 'pool error'));
       const repo = createRetentionRepo(database.db);
       const batchMs: number[] = [];
       const timed = {
@@ -289,26 +385,34 @@ export async function runRetention(quick: boolean, say: (line: string) => void):
         },
       };
       const job = createRetention({ repo: timed, log, days: DAYS });
+      const loadDuring = [round(os.loadavg()[0]!, 2)];
       const pruneStarted = performance.now();
       let pruning = true;
       const pass = job.runOnce().finally(() => (pruning = false));
-      const during = listLoad(port, rate, 1, () => !pruning);
-      const pruned = await pass;
+      const during = listLoad(ports.pruned, rate, 1, () => !pruning);
+      const prunedCounts = await pass;
       const pruneSeconds = round((performance.now() - pruneStarted) / 1000, 1);
-      const duringPrune = await during;
-      say(`  retention: pruned ${pruned.blogs} blogs in ${pruneSeconds} s, ${batchMs.length} batches`);
+      loadDuring.push(round(os.loadavg()[0]!, 2));
+      const duringPrune = phaseOf([await during]);
+      const busyShare = round(batchMs.reduce((a, b) => a + b, 0) / 1000 / pruneSeconds, 2);
+      say(`  retention: pruned ${prunedCounts.blogs} blogs in ${pruneSeconds} s, ${batchMs.length} batches`);
 
       const v0 = performance.now();
-      await pool.query('vacuum analyze');
+      await pruned.query('vacuum analyze');
       const vacuumSeconds = round((performance.now() - v0) / 1000, 1);
-      const afterPrune = await sizes(pool);
-      const listsAfter = await listLoad(port, rate, seconds);
+      const afterPrune = await sizes(pruned);
+      const lists = await interleaved(ports, rate, roundSeconds, pairs);
+      say(
+        `  retention: interleaved p99 kept ${round(lists.kept.latencyMs.p99, 1)} ms, pruned ${round(lists.pruned.latencyMs.p99, 1)} ms`,
+      );
       const f0 = performance.now();
-      await pool.query('vacuum full analyze blogs, outbox, provider_refs');
+      await pruned.query('vacuum full analyze blogs, outbox, provider_refs');
       const vacuumFullSeconds = round((performance.now() - f0) / 1000, 1);
-      const afterVacuumFull = await sizes(pool);
-      await listLoad(port, rate, 2); // the server's first reads after the rewrite, unmeasured
-      const listsAfterFull = await listLoad(port, rate, seconds);
+      const afterVacuumFull = await sizes(pruned);
+      const listsFull = await interleaved(ports, rate, roundSeconds, pairs);
+      say(
+        `  retention: after VACUUM FULL p99 kept ${round(listsFull.kept.latencyMs.p99, 1)} ms, pruned ${round(listsFull.pruned.latencyMs.p99, 1)} ms`,
+      );
       return {
         blogs,
         live: LIVE,
@@ -316,27 +420,31 @@ export async function runRetention(quick: boolean, say: (line: string) => void):
         events,
         refs,
         insertSeconds,
+        cloneSeconds,
         rate,
-        loadAverage: { start: loadStart, end: round(os.loadavg()[0]!, 2) },
-        sizes: { before, afterPrune, afterVacuumFull },
-        lists: { before: listsBefore, duringPrune, afterPrune: listsAfter, afterVacuumFull: listsAfterFull },
+        roundSeconds,
+        sizes: { kept: await sizes(kept), afterPrune, afterVacuumFull, before },
+        lists: { duringPrune, interleaved: lists, afterVacuumFull: listsFull },
         prune: {
           seconds: pruneSeconds,
           batches: batchMs.length,
           batchSize: 500,
-          pruned,
+          pruned: prunedCounts,
           batchMs: summarize(batchMs),
+          busyShare,
+          loadAverage: { start: loadDuring[0]!, end: loadDuring[1]! },
           vacuumSeconds,
           vacuumFullSeconds,
         },
       };
     } finally {
-      if (server) {
+      for (const server of servers) {
         server.child.kill('SIGTERM');
         await exited(server.child);
       }
-      await database.close();
-      await pool.end();
+      await database?.close();
+      await Promise.all(pools.map((p) => p.end()));
+      await copy?.drop();
       await rm(dataDir, { recursive: true, force: true });
     }
   });

@@ -50,6 +50,8 @@ export interface FakeReplicate {
   webhooks: SentWebhook[];
   /** Changes how later predictions end. */
   plan(plan: Partial<PredictionPlan>): void;
+  /** Sends later webhooks to `fn(url)` instead of the URL the create named (as a load balancer may route them). */
+  routeWebhooks(fn: (url: string) => string): void;
   /** `fn(request)` answers any request; `undefined` keeps the normal answer. */
   script(fn: (req: RecordedRequest) => HttpReply | undefined): void;
   /**
@@ -93,7 +95,7 @@ export interface FakeReplicateOptions {
   webhookSecret?: string;
 }
 
-/** A webhook the fake sent: exactly the headers and body, and when. */
+/** A webhook the fake sent: where to (after `routeWebhooks`), exactly the headers and body, and when. */
 export interface SentWebhook {
   url: string;
   headers: Record<string, string>;
@@ -134,6 +136,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
     else p.error = p.plan.error ?? (p.plan.status === 'failed' ? 'CUDA out of memory' : null);
   };
   const webhooks: SentWebhook[] = [];
+  let routeWebhook = (url: string) => url;
   const timers = new Set<NodeJS.Timeout>();
   /** Sends the finished prediction to its webhook once `ms` have passed. */
   const notifyLater = (p: FakePrediction, url: string, ms: number) => {
@@ -145,9 +148,9 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
       advance(p);
       const body = JSON.stringify(view(p));
       const headers = { 'content-type': 'application/json', ...signWebhook(opts.webhookSecret!, body) };
-      const sent: SentWebhook = { url, headers, body, sentAt: Date.now() };
+      const sent: SentWebhook = { url: routeWebhook(url), headers, body, sentAt: Date.now() };
       webhooks.push(sent);
-      fetch(url, { method: 'POST', headers, body }).then(
+      fetch(sent.url, { method: 'POST', headers, body }).then(
         (res) => void (sent.status = res.status),
         () => void (sent.status = 0),
       );
@@ -231,6 +234,7 @@ export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promi
     polls: () => server.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/v1/predictions/')),
     maxInFlight: server.maxInFlight,
     plan: (next) => void (plan = { ...plan, ...next }),
+    routeWebhooks: (fn) => void (routeWebhook = fn),
     script: (fn) => void (script = fn),
     enqueue: (...replies) => void queue.push(...replies),
     webhooks,
