@@ -15,7 +15,7 @@ import {
 import { migrateSnapshot } from '../../machines/blog.migrations';
 import { IDLE_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import type { BlogRepo, BlogRow } from '../db/blog.repo';
-import { SnapshotError } from '../errors';
+import { LeaseExpiredError, SnapshotError } from '../errors';
 import type { Logger } from '../logger';
 import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
 import type { CommittedEvent, Persister } from './persister';
@@ -55,6 +55,8 @@ export interface SupervisorDeps {
   onStatusChange?: (change: StatusChange) => void;
   /** Called after a new blog's first row and event are committed, with that event. */
   onInserted?: (event: CommittedEvent) => void;
+  /** Whether this process's lease on the store has not run out by its own clock (checked before publishing). */
+  leaseValid?: (instanceId: string) => boolean;
   now?: () => number;
 }
 
@@ -317,6 +319,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       const entry = live.get(blogId);
       await entry?.lastCommit;
       if (!entry || live.get(blogId) !== entry) throw new Error(`blog ${blogId} is not live here: write refused`);
+      if (deps.leaseValid && !deps.leaseValid(entry.instanceId)) throw new LeaseExpiredError(entry.instanceId);
     },
 
     /** Waits until every transition observed so far is committed. */
