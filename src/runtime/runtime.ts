@@ -40,7 +40,7 @@ import { createFleet, STATUS_OF_STAGE } from './fleet.registry';
 import { createInspector } from './inspector';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';
-import { createShards } from './store.shard';
+import { createShards, guardLimiters } from './store.shard';
 import { createUsageRepo } from '../db/usage.repo';
 import { pricesFor } from './prices';
 import { createUsageLedger } from './usage.ledger';
@@ -92,8 +92,7 @@ export function createRuntime(deps: RuntimeDeps) {
   const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS });
   const repo = createBlogRepo(database.db, { owner: nodeId, epochOf: shards.epochOf });
   // No provider call starts for a store whose lease has run out by our clock; a lost store's queued calls are dropped.
-  for (const limiter of deps.providers.limiters ?? []) limiter.guard(shards.leaseValid);
-  shards.onLost((instanceId) => (deps.providers.limiters ?? []).forEach((l) => l.abortStore(instanceId)));
+  guardLimiters(shards, deps.providers.limiters ?? []);
   const slots = createStoreSlots(config.INKWELL_MAX_ACTIVE_PER_STORE);
   const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
   const outbox = createOutboxRepo(database.db);

@@ -79,3 +79,18 @@ export function createShards(opts: { ttlMs: number; now?: () => number }) {
 
 /** The shard registry's interface. */
 export type Shards = ReturnType<typeof createShards>;
+
+/** What `guardLimiters` needs of a provider limiter. */
+interface GuardedLimiter {
+  guard(allowed: (instanceId: string) => boolean): void;
+  abortStore(instanceId: string): number;
+}
+
+/**
+ * Puts the limiters of the real providers behind the shards: no call starts for a store whose lease has run out by
+ * this process's clock, and a lost store's calls still queued are aborted (never made).
+ */
+export function guardLimiters(shards: Shards, limiters: readonly GuardedLimiter[]): void {
+  for (const limiter of limiters) limiter.guard(shards.leaseValid);
+  shards.onLost((instanceId) => limiters.forEach((l) => l.abortStore(instanceId)));
+}
