@@ -54,7 +54,7 @@ export function createLeaseManager(deps: {
     flushing = true;
     const batch = queued;
     queued = [];
-    let held: string[] = [];
+    const held: string[] = [];
     try {
       if (stopped) {
         batch.forEach((c) => c.resolve({ mine: false, owner: 'nobody (stopping)' }));

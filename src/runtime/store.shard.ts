@@ -70,7 +70,7 @@ export function createShards(opts: { ttlMs: number; now?: () => number }) {
     /** The epoch writes of `instanceId` must name; undefined when it is not held here (they are refused). */
     epochOf: (instanceId: string): number | undefined => shards.get(instanceId)?.epoch,
     /** Whether the store is held and its lease has not run out by this process's clock (minus the margin). */
-    leaseValid(instanceId: string): boolean {
+    leaseValid: (instanceId: string): boolean => {
       const shard = shards.get(instanceId);
       return shard !== undefined && now() < shard.validUntil;
     },
