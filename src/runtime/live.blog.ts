@@ -72,7 +72,8 @@ export function serializeLater(machine: BlogMachine, snapshot: Observed): () => 
  */
 export function sendOrRefuse(entry: LiveBlog, event: BlogEvent): void {
   const snapshot = entry.actor.getSnapshot();
-  if (!snapshot.can(event)) {
+  // A blog in a final state (DONE, CANCELLED) takes no event at all, whatever its transitions would allow.
+  if (snapshot.status !== 'active' || !snapshot.can(event)) {
     throw new CommandError('INVALID_STATE', `blog ${entry.blogId} is ${entry.status}: ${event.type} does not apply`);
   }
   let rejection: BlogRejection | undefined;
