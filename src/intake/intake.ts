@@ -149,19 +149,19 @@ export function createIntake(deps: IntakeDeps) {
     const c = parse(selectSchema, body);
     const entry = await loadOwned(c.blogId, c.instanceId);
     const event = { type: 'SELECT' as const, ideaIndex: c.ideaIndex, at: now() };
-    return { blog: await deps.supervisor.send(entry, event), applied: true };
+    return { blog: await deps.supervisor.send(entry, event, true), applied: true };
   }
 
   async function cancel(body: unknown): Promise<CommandResult> {
     const c = parse(blogRefSchema, body);
     const entry = await loadOwned(c.blogId, c.instanceId);
-    return { blog: await deps.supervisor.send(entry, { type: 'CANCEL', at: now() }), applied: true };
+    return { blog: await deps.supervisor.send(entry, { type: 'CANCEL', at: now() }, true), applied: true };
   }
 
   async function retry(body: unknown): Promise<CommandResult> {
     const c = parse(blogRefSchema, body);
     const entry = await loadOwned(c.blogId, c.instanceId);
-    return { blog: await deps.supervisor.send(entry, { type: 'RETRY', at: now() }), applied: true };
+    return { blog: await deps.supervisor.send(entry, { type: 'RETRY', at: now() }, true), applied: true };
   }
 
   const handlers: Record<CommandName, (body: unknown, opts: ApplyOptions) => Promise<CommandResult>> = {

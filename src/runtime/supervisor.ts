@@ -250,10 +250,12 @@ export function createSupervisor(deps: SupervisorDeps) {
 
     /**
      * Sends an event to a loaded blog; resolves, once the transition it caused is committed, with the blog as that
-     * transition left it (no second read: the view is what was just committed).
+     * transition left it (no second read: the view is what was just committed). With `refuse` (a command), an event
+     * the machine does not take throws the contract's CommandError instead (`sendOrRefuse`).
      */
-    async send(entry: LiveBlog, event: BlogEvent): Promise<BlogView> {
-      sendOrRefuse(entry, event); // the machine decides whether it applies
+    async send(entry: LiveBlog, event: BlogEvent, refuse = false): Promise<BlogView> {
+      if (refuse) sendOrRefuse(entry, event);
+      else entry.actor.send(event);
       const { status, seq } = entry;
       const fields = publicFields(status, entry.actor.getSnapshot().context);
       await entry.lastCommit;
