@@ -58,6 +58,17 @@ export class ConflictError extends InkwellError {
   }
 }
 
+/**
+ * A provider call not made because this process's lease on its store has run out by its own clock (its renewals
+ * did not get through, usually because the database is unreachable). Waited out like an outage: once the lease is
+ * renewed the call is made, and if the store was lost meanwhile its actor has stopped.
+ */
+export class LeaseExpiredError extends InkwellError {
+  constructor(instanceId: string) {
+    super('LEASE_EXPIRED', `the lease on store ${instanceId} has run out by this process's clock; call not made`, true);
+  }
+}
+
 /** A service Inkwell runs on (not a provider): its outages are waited out, never counted as failures. */
 export type InfrastructureService = 'postgres' | 'nats' | 'redis';
 
@@ -89,6 +100,7 @@ const UNREACHABLE_MESSAGE =
 export function isConnectionFailure(error: unknown): boolean {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
     if (e instanceof StageFailure) return false;
+    if (e instanceof LeaseExpiredError) return true; // the lease could not be renewed in time: wait, like an outage
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNREACHABLE_SQLSTATE.test(code))) return true;
     if (typeof message === 'string' && UNREACHABLE_MESSAGE.test(message)) return true;

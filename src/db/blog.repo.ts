@@ -1,8 +1,9 @@
 /** Blog rows: create, commit transitions in batches, read for the API and for rehydration. */
-import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { WAITING_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
+import { fenceOf, heldLeases, retryDeadlocks, type Fence } from './fence';
 
 /** A blog row as read back. */
 export type BlogRow = typeof blogs.$inferSelect;
@@ -53,20 +54,25 @@ export const LIVE_STATUSES: readonly BlogStatus[] = ['PENDING', ...WORKING_STATU
 const ACTIVE = [...WAITING_STATUSES, ...WORKING_STATUSES];
 
 /**
- * Creates the repository over `db`. With `fenceOwner`, every commit also requires that this process still
- * holds the blog's store lease: a process that lost its lease can never write that store's blogs again.
+ * Creates the repository over `db`. With a fence (or just its owner's name), every commit and every insert also
+ * requires that this process still holds the blog's store lease (at the epoch it took it with, when the fence knows
+ * it), checked under a lock no takeover can pass (`fence.ts`): a process that lost its lease never writes that
+ * store's blogs again.
  */
-export function createBlogRepo(db: Db, fenceOwner?: string) {
-  const fence = fenceOwner
-    ? sql`and exists (select 1 from store_leases l where l.instance_id = b.instance_id and l.owner = ${fenceOwner})`
-    : sql``;
+export function createBlogRepo(db: Db, fencing?: string | Fence) {
+  const fence = fenceOf(fencing);
+  /** A CTE `f` of the stores (among `instanceIds`) this process may write now, their lease rows locked. */
+  const held = (instanceIds: Iterable<string>) =>
+    fence ? sql`f as materialized (${heldLeases(fence, instanceIds)}),` : sql``;
+  const inHeld = (column: SQL) => (fence ? sql`and ${column} in (select instance_id from f)` : sql``);
   /**
    * Inserts many new blogs and their first events in ONE statement (one round trip, atomic on its own); returns
    * the ids that were inserted (an id that exists already, or repeats in `list`, is skipped and changes nothing).
+   * Blogs of stores the fence refuses are not inserted either; their ids are added to `fenced`.
    */
-  async function insertMany(list: NewBlog[]): Promise<Set<string>> {
+  async function insertMany(list: NewBlog[], fenced?: Set<string>): Promise<Set<string>> {
     const seen = new Set<string>();
-    const rows = [];
+    const rows: Array<Record<string, unknown> & { blog_id: string; instance_id: string }> = [];
     for (const b of list) {
       if (seen.has(b.blogId)) continue;
       seen.add(b.blogId);
@@ -83,22 +89,32 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
       });
     }
     if (rows.length === 0) return new Set();
-    const inserted = rowsOf<{ blog_id: string }>(
-      await db.execute(sql`
-        with v as (
-          select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, instance_id text,
-            status text, seq int, snapshot json, machine_version int, view json, created_at timestamptz, payload json)),
-        b as (
-          insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, updated_at)
-          select blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, created_at from v
-          on conflict (blog_id) do nothing
-          returning blog_id),
-        o as (
-          insert into outbox (blog_id, instance_id, seq, payload)
-          select v.blog_id, v.instance_id, v.seq, v.payload from v join b on b.blog_id = v.blog_id)
-        select blog_id from b`),
+    const stores = new Set(rows.map((r) => r.instance_id));
+    const answer = rowsOf<{ blog_id: string | null; allowed: string | null }>(
+      await retryDeadlocks(async () =>
+        db.execute(sql`
+          with ${held(stores)} v as (
+            select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, instance_id text,
+              status text, seq int, snapshot json, machine_version int, view json, created_at timestamptz,
+              payload json)),
+          b as (
+            insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at,
+              updated_at)
+            select blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, created_at from v
+            where true ${inHeld(sql`v.instance_id`)}
+            on conflict (blog_id) do nothing
+            returning blog_id),
+          o as (
+            insert into outbox (blog_id, instance_id, seq, payload)
+            select v.blog_id, v.instance_id, v.seq, v.payload from v join b on b.blog_id = v.blog_id)
+          select blog_id, null as allowed from b
+          ${fence ? sql`union all select null, instance_id from f` : sql``}`),
+      ),
     );
-    return new Set(inserted.map((r) => r.blog_id));
+    const created = new Set(answer.flatMap((r) => (r.blog_id ? [r.blog_id] : [])));
+    const allowed = fence ? new Set(answer.flatMap((r) => (r.allowed ? [r.allowed] : []))) : stores;
+    for (const r of rows) if (!allowed.has(r.instance_id)) fenced?.add(r.blog_id);
+    return created;
   }
 
   const getByIds = db
@@ -135,13 +151,14 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
         w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
       );
       const updated = rowsOf<{ blog_id: string }>(
-        await db.execute(sql`
-          with u as (
+        await retryDeadlocks(async () =>
+          db.execute(sql`
+          with ${held(writes.map((w) => w.instanceId))} u as (
             update blogs b set status = v.status, seq = v.seq, snapshot = v.snapshot, view = v.view,
               machine_version = v.machine_version, wake_at = v.wake_at, version = b.version + 1, updated_at = now()
             from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, expected int, status text,
               seq int, snapshot json, machine_version int, view json, wake_at timestamptz)
-            where b.blog_id = v.blog_id and b.version = v.expected ${fence}
+            where b.blog_id = v.blog_id and b.version = v.expected ${inHeld(sql`b.instance_id`)}
             returning b.blog_id),
           e as (
             insert into outbox (blog_id, instance_id, seq, payload)
@@ -151,6 +168,7 @@ export function createBlogRepo(db: Db, fenceOwner?: string) {
             where e.blog_id in (select blog_id from u)
             on conflict (blog_id, seq) do nothing)
           select blog_id from u`),
+        ),
       );
       const applied = new Set(updated.map((r) => r.blog_id));
       return new Set(writes.map((w) => w.blogId).filter((id) => !applied.has(id)));

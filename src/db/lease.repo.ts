@@ -6,8 +6,11 @@ import { sql } from 'drizzle-orm';
 import { LIVE_STATUSES } from './blog.repo';
 import { rowsOf, type Db } from './database';
 
-/** The outcome of an attempt to hold a store. */
-export type LeaseClaim = { held: true; takeover: boolean } | { held: false; owner: string };
+/**
+ * The outcome of an attempt to hold a store; `epoch` is the lease's fencing token, which grows at every change of
+ * owner: the holder's writes name it (`fence.ts`).
+ */
+export type LeaseClaim = { held: true; takeover: boolean; epoch: number } | { held: false; owner: string };
 
 const ACTIVE_SQL = sql`(${sql.join(
   LIVE_STATUSES.map((s) => sql`${s}`),
@@ -24,7 +27,7 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
   return {
     /** Holds `instanceId` unless a live process does; `takeover` when it was someone else's (or nobody's) before. */
     async claim(instanceId: string): Promise<LeaseClaim> {
-      const [row] = rowsOf<{ owner: string | null; mine: boolean; was: string | null }>(
+      const [row] = rowsOf<{ owner: string | null; mine: boolean; was: string | null; epoch: number }>(
         await db.execute(sql`
           with prev as (select owner from store_leases where instance_id = ${instanceId})
           insert into store_leases as l (instance_id, owner, expires_at, epoch)
@@ -32,9 +35,9 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
           on conflict (instance_id) do update set owner = ${nodeId}, expires_at = now() + ${ttl},
             epoch = l.epoch + (case when l.owner is distinct from ${nodeId} then 1 else 0 end)
             where l.owner = ${nodeId} or l.owner is null or l.expires_at < now()
-          returning true as mine, (select owner from prev) as was, l.owner`),
+          returning true as mine, (select owner from prev) as was, l.owner, l.epoch`),
       );
-      if (row?.mine) return { held: true, takeover: row.was !== nodeId };
+      if (row?.mine) return { held: true, takeover: row.was !== nodeId, epoch: row.epoch };
       const [current] = rowsOf<{ owner: string }>(
         await db.execute(sql`select owner from store_leases where instance_id = ${instanceId}`),
       );
@@ -44,28 +47,36 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
     /**
      * Claims many stores in ONE statement (a burst of commands for stores nobody holds costs one round trip).
      * Returns a claim per id; an id whose row appeared meanwhile (another process inserted it in the same
-     * instant) is claimed again on its own, so every answer is exact.
+     * instant) is claimed again on its own, so every answer is exact. Rows are taken in `instance_id` order, the
+     * order fenced writes lock them in, so a claim and a write never wait for each other in a cycle.
      */
     async claimMany(instanceIds: string[]): Promise<Map<string, LeaseClaim>> {
-      const ids = [...new Set(instanceIds)];
+      const ids = [...new Set(instanceIds)].sort();
       const out = new Map<string, LeaseClaim>();
       if (ids.length === 0) return out;
-      const rows = rowsOf<{ instance_id: string; mine: boolean; was: string | null; existed: boolean }>(
+      const rows = rowsOf<{
+        instance_id: string;
+        mine: boolean;
+        was: string | null;
+        existed: boolean;
+        epoch: number | null;
+      }>(
         await db.execute(sql`
           with ids as ${storeIds(ids)},
           prev as (select l.instance_id, l.owner from store_leases l join ids using (instance_id)),
           up as (
             insert into store_leases as l (instance_id, owner, expires_at, epoch)
-            select instance_id, ${nodeId}, now() + ${ttl}, 1 from ids
+            select instance_id, ${nodeId}, now() + ${ttl}, 1 from ids order by instance_id
             on conflict (instance_id) do update set owner = ${nodeId}, expires_at = now() + ${ttl},
               epoch = l.epoch + (case when l.owner is distinct from ${nodeId} then 1 else 0 end)
               where l.owner = ${nodeId} or l.owner is null or l.expires_at < now()
-            returning l.instance_id)
-          select ids.instance_id, up.instance_id is not null as mine, prev.owner as was, prev.instance_id is not null as existed
+            returning l.instance_id, l.epoch)
+          select ids.instance_id, up.instance_id is not null as mine, prev.owner as was,
+            prev.instance_id is not null as existed, up.epoch
           from ids left join up using (instance_id) left join prev using (instance_id)`),
       );
       for (const row of rows) {
-        if (row.mine) out.set(row.instance_id, { held: true, takeover: row.was !== nodeId });
+        if (row.mine) out.set(row.instance_id, { held: true, takeover: row.was !== nodeId, epoch: row.epoch ?? 0 });
         else if (row.existed && row.was) out.set(row.instance_id, { held: false, owner: row.was });
       }
       for (const id of ids) if (!out.has(id)) out.set(id, await this.claim(id));

@@ -9,8 +9,10 @@
  */
 import DataLoader from 'dataloader';
 import { sql } from 'drizzle-orm';
+import { ConflictError } from '../errors';
 import type { ProviderRefs } from '../providers/refs.port';
 import { rowsOf, type Db } from './database';
+import { fenceOf, retryDeadlocks, type Fence } from './fence';
 
 interface RefKey {
   blogId: string;
@@ -22,8 +24,14 @@ type RefWrite = RefKey & { value: string };
 const BATCH = { cache: false, maxBatchSize: 500, batchScheduleFn: (run: () => void) => setImmediate(run) };
 const idOf = (r: RefKey) => `${r.blogId}\u0000${r.key}`;
 
-/** Creates the repository over `db`. */
-export function createRefsRepo(db: Db): ProviderRefs {
+/**
+ * Creates the repository over `db`. With a fence (or just its owner's name), a write lands only while this process
+ * holds the lease of the blog's store, checked under the lease row's lock as blog commits are (`fence.ts`); a
+ * refused write rejects with ConflictError. The epoch is not checked here (the refs port names no store): the owner,
+ * under the lock, is.
+ */
+export function createRefsRepo(db: Db, fencing?: string | Fence): ProviderRefs {
+  const fence = fenceOf(fencing);
   const reads = new DataLoader<RefKey, string | undefined>(async (wanted) => {
     const rows = rowsOf<{ blog_id: string; key: string; value: string }>(
       await db.execute(sql`
@@ -39,12 +47,36 @@ export function createRefsRepo(db: Db): ProviderRefs {
   const writes = new DataLoader<RefWrite, void>(async (list) => {
     // One row per (blog, key): a later write of the same turn wins, as it would one after the other.
     const latest = new Map(list.map((w) => [idOf(w), w]));
-    await db.execute(sql`
-      insert into provider_refs (blog_id, key, value)
-      select "blogId", key, value from json_to_recordset(${JSON.stringify([...latest.values()])}::json)
-        as w("blogId" text, key text, value text)
-      on conflict (blog_id, key) do update set value = excluded.value, updated_at = now()`);
-    return list.map(() => undefined);
+    const values = sql`json_to_recordset(${JSON.stringify([...latest.values()])}::json)
+      as w("blogId" text, key text, value text)`;
+    if (!fence) {
+      await db.execute(sql`
+        insert into provider_refs (blog_id, key, value)
+        select "blogId", key, value from ${values}
+        on conflict (blog_id, key) do update set value = excluded.value, updated_at = now()`);
+      return list.map(() => undefined);
+    }
+    const written = rowsOf<{ blog_id: string }>(
+      await retryDeadlocks(async () =>
+        db.execute(sql`
+          with w as (select * from ${values}),
+          f as materialized (
+            select l.instance_id from store_leases l
+            where l.owner = ${fence.owner}
+              and l.instance_id in (select b.instance_id from blogs b join w on b.blog_id = w."blogId")
+            order by l.instance_id
+            for key share of l)
+          insert into provider_refs (blog_id, key, value)
+          select w."blogId", w.key, w.value from w join blogs b on b.blog_id = w."blogId"
+          where b.instance_id in (select instance_id from f)
+          on conflict (blog_id, key) do update set value = excluded.value, updated_at = now()
+          returning blog_id`),
+      ),
+    );
+    const ok = new Set(written.map((r) => r.blog_id));
+    return list.map((w) =>
+      ok.has(w.blogId) ? undefined : new ConflictError(`blog ${w.blogId}: its store is not held here; ref not written`),
+    );
   }, BATCH);
 
   return {

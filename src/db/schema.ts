@@ -122,15 +122,24 @@ export const providerRefs = pgTable(
 
 /**
  * Which process advances a store's blogs. Ownership is per store, so a store's working cap and its fairness
- * are exact even with several processes; every blog write is fenced by it.
+ * are exact even with several processes; every blog write is fenced by it (owner and epoch, under a lock: see
+ * `src/db/fence.ts`).
  */
-export const storeLeases = pgTable('store_leases', {
-  instanceId: text('instance_id').primaryKey(),
-  owner: text('owner'),
-  expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
-  /** Bumped on every change of owner. */
-  epoch: integer('epoch').notNull().default(0),
-});
+export const storeLeases = pgTable(
+  'store_leases',
+  {
+    instanceId: text('instance_id').primaryKey(),
+    owner: text('owner'),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    /** Bumped on every change of owner. */
+    epoch: integer('epoch').notNull().default(0),
+  },
+  (t) => [
+    // Not for lookups: it makes `epoch` a key column, so a takeover (which bumps it) conflicts with the FOR KEY
+    // SHARE lock every fenced write takes on the row, while a renewal (expires_at only) does not.
+    uniqueIndex('store_leases_epoch_key').on(t.instanceId, t.epoch),
+  ],
+);
 
 /**
  * What each store spent per UTC day: tokens as the text provider reported them and images created, retries and

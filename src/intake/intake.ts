@@ -1,13 +1,15 @@
 /**
  * Command intake: the one path every command takes, from NATS or HTTP. It validates the body, authorizes by
- * store, checks the blog's status, applies the command through the supervisor, and resolves once the effect
- * is committed (so a caller may acknowledge). Errors are `CommandError`s with the contract's codes.
+ * store, hands the event to the blog through the supervisor (the blog's machine decides whether it applies: the
+ * intake keeps no copy of its rules), and resolves once the effect is committed (so a caller may acknowledge).
+ * Errors are `CommandError`s with the contract's codes.
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { admissionInput, type BlogContext } from '../../machines/blog.machine';
 import { NO_USAGE, type BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
-import { LIVE_STATUSES, type BlogRepo } from '../db/blog.repo';
+import { LIVE_STATUSES, type BlogRepo, type BlogRow } from '../db/blog.repo';
 import { CommandError } from '../errors';
 import { currentTraceparent, inCommandSpan } from '../telemetry/spans';
 import type { LiveBlog, Supervisor } from '../runtime/supervisor';
@@ -22,8 +24,17 @@ import {
   type CreateCommand,
 } from './command.schema';
 
-/** Statuses in which a blog's next provider call is a text one (held back by its store's daily budget). */
-const TEXT_NEXT: readonly string[] = ['PENDING', 'GENERATING_IDEAS', 'GENERATING_CONTENT'];
+/**
+ * Whether the blog's next provider call is a text one (held back by its store's daily budget): in a text stage, or
+ * waiting in PENDING for an admission that leads to one (the machine's own rule; not one resuming its image or its
+ * publishing).
+ */
+function textNext(row: BlogRow): boolean {
+  if (row.status === 'GENERATING_IDEAS' || row.status === 'GENERATING_CONTENT') return true;
+  if (row.status !== 'PENDING') return false;
+  const context = (row.snapshot as { context?: BlogContext } | null)?.context;
+  return context ? admissionInput({ context }).text : true;
+}
 
 /** What the intake needs. */
 export interface IntakeDeps {
@@ -132,38 +143,25 @@ export function createIntake(deps: IntakeDeps) {
     return { blog: existing, applied: false };
   }
 
+  // The machine decides: an event its state does not take is INVALID_STATE, a SELECT of an idea that does not exist
+  // comes back as the INVALID_SELECTION it emits (`sendOrRefuse`, src/runtime/live.blog.ts).
   async function select(body: unknown): Promise<CommandResult> {
     const c = parse(selectSchema, body);
     const entry = await loadOwned(c.blogId, c.instanceId);
-    if (entry.status !== 'AWAITING_SELECTION') {
-      throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status}, not AWAITING_SELECTION`);
-    }
-    const ideas = entry.actor.getSnapshot().context.ideas ?? [];
-    if (c.ideaIndex < 0 || c.ideaIndex >= ideas.length) {
-      throw new CommandError('INVALID_SELECTION', `ideaIndex ${c.ideaIndex} is not between 0 and ${ideas.length - 1}`);
-    }
-    return {
-      blog: await deps.supervisor.send(entry, { type: 'SELECT', ideaIndex: c.ideaIndex, at: now() }),
-      applied: true,
-    };
+    const event = { type: 'SELECT' as const, ideaIndex: c.ideaIndex, at: now() };
+    return { blog: await deps.supervisor.send(entry, event, true), applied: true };
   }
 
   async function cancel(body: unknown): Promise<CommandResult> {
     const c = parse(blogRefSchema, body);
     const entry = await loadOwned(c.blogId, c.instanceId);
-    if (entry.status === 'DONE' || entry.status === 'CANCELLED') {
-      throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status} and cannot be cancelled`);
-    }
-    return { blog: await deps.supervisor.send(entry, { type: 'CANCEL', at: now() }), applied: true };
+    return { blog: await deps.supervisor.send(entry, { type: 'CANCEL', at: now() }, true), applied: true };
   }
 
   async function retry(body: unknown): Promise<CommandResult> {
     const c = parse(blogRefSchema, body);
     const entry = await loadOwned(c.blogId, c.instanceId);
-    if (entry.status !== 'FAILED') {
-      throw new CommandError('INVALID_STATE', `blog ${c.blogId} is ${entry.status}; only a FAILED blog can be retried`);
-    }
-    return { blog: await deps.supervisor.send(entry, { type: 'RETRY', at: now() }), applied: true };
+    return { blog: await deps.supervisor.send(entry, { type: 'RETRY', at: now() }, true), applied: true };
   }
 
   const handlers: Record<CommandName, (body: unknown, opts: ApplyOptions) => Promise<CommandResult>> = {
@@ -195,11 +193,12 @@ export function createIntake(deps: IntakeDeps) {
     },
     /** A blog as its store sees it; `NOT_FOUND` for unknown blogs and other stores' blogs. */
     async get(blogId: string, instanceId: string | undefined): Promise<BlogView> {
-      const blog = await view(blogId);
-      if (instanceId !== undefined && blog.instanceId !== instanceId) {
+      const row = await deps.repo.get(blogId);
+      if (!row || (instanceId !== undefined && row.instanceId !== instanceId)) {
         throw new CommandError('NOT_FOUND', `blog ${blogId} not found`);
       }
-      if (deps.whyWaiting && TEXT_NEXT.includes(blog.status)) {
+      const blog = viewOfRow(row);
+      if (deps.whyWaiting && textNext(row)) {
         const waiting = await deps.whyWaiting(blog.instanceId).catch(() => undefined);
         if (waiting) return { ...blog, waiting };
       }

@@ -78,6 +78,16 @@ export class FairQueue<T> {
     return { key, item };
   }
 
+  /** Removes and returns everything queued for `key`, in order (its place in the ring goes with it). */
+  remove(key: string): T[] {
+    const queue = this.queues.get(key);
+    if (queue === undefined) return [];
+    this.queues.delete(key);
+    const items = queue.drain();
+    this.count -= items.length;
+    return items;
+  }
+
   /** Removes and returns everything, in no particular fairness order. */
   drain(): T[] {
     const all: T[] = [];

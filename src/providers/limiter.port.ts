@@ -55,6 +55,25 @@ export interface ProviderLimiter {
   stop(): Promise<void>;
   /** False while the shared limits' Redis cannot be reached (calls wait meanwhile); always true without Redis. */
   reachable(): boolean;
+  /**
+   * Rejects the calls of `instanceId` still queued (StoreLostError): this process lost the store, so none of them
+   * may start. Calls already running are left to finish. Returns how many were aborted.
+   */
+  abortStore(instanceId: string): number;
+  /**
+   * Sets the check made right before each call starts (its slot held): a call of a store `allowed` refuses is not
+   * made; it rejects with LeaseExpiredError and gives its slot back. Used with "this process's lease on the store
+   * has not run out by its own clock".
+   */
+  guard(allowed: (instanceId: string) => boolean): void;
+}
+
+/** Raised for the queued calls of a store this process lost (they are never made). */
+export class StoreLostError extends Error {
+  constructor(name: string, instanceId: string) {
+    super(`provider limiter '${name}': store ${instanceId} is no longer held here; call not made`);
+    this.name = 'StoreLostError';
+  }
 }
 
 /** Raised for calls still queued when the limiter stops, and for calls made after. */

@@ -34,8 +34,10 @@
  */
 import { FairQueue } from './fair.queue';
 import { createLocalGates } from './limiter.local';
+import { LeaseExpiredError } from '../errors';
 import {
   LimiterStoppedError,
+  StoreLostError,
   type Gate,
   type GateFactory,
   type Lease,
@@ -49,6 +51,7 @@ import { createRedisGates } from './limiter.redis';
 export {
   ARRIVAL_SLACK_MS,
   LimiterStoppedError,
+  StoreLostError,
   leaseOnce,
   type Attempt,
   type Gate,
@@ -90,6 +93,7 @@ export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLim
     : createLocalGates({ concurrency, rpm, windowMs });
 
   let stopped = false;
+  let allowed: ((instanceId: string) => boolean) | undefined;
   let inFlight = 0;
   let waiting = 0;
   const lanes = new Map<string, Lane>();
@@ -153,6 +157,14 @@ export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLim
 
     private start(job: Job, lease: Lease): void {
       waiting -= 1;
+      if (allowed && !allowed(job.instanceId)) {
+        // The store's lease has run out by our own clock (or the store is gone): no request leaves for it. The
+        // caller waits and tries again (an infrastructure wait: the lease is renewed once the database answers).
+        lease.release();
+        emit({ kind: 'rejected', name, instanceId: job.instanceId });
+        job.reject(new LeaseExpiredError(job.instanceId));
+        return;
+      }
       this.running += 1;
       inFlight += 1;
       emit({ kind: 'started', name, instanceId: job.instanceId, waitMs: Date.now() - job.queuedAt });
@@ -221,6 +233,19 @@ export function createProviderLimiter(opts: ProviderLimiterOptions): ProviderLim
     queued: () => waiting,
     running: () => inFlight,
     reachable: () => gates.reachable?.() ?? true,
+    abortStore(instanceId: string): number {
+      const lane = lanes.get(opts.perStore ? instanceId : GLOBAL_LANE);
+      const jobs = lane?.queue.remove(instanceId) ?? [];
+      for (const job of jobs) {
+        waiting -= 1;
+        emit({ kind: 'rejected', name, instanceId });
+        job.reject(new StoreLostError(name, instanceId));
+      }
+      return jobs.length;
+    },
+    guard(check: (instanceId: string) => boolean): void {
+      allowed = check;
+    },
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;

@@ -6,7 +6,7 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
 import type { Article, Idea } from '../../machines/blog.types';
-import { StageFailure } from '../errors';
+import { LeaseExpiredError, StageFailure } from '../errors';
 import { renderMarkdown } from './html';
 import { abortedFailure } from './offline/seed';
 import { clip } from './offline/offline.templates';
@@ -113,8 +113,8 @@ function systemPrompt(call: TextCall): string {
 }
 
 /** Maps any SDK error to a `StageFailure`, never repeating the key. */
-function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFailure {
-  if (error instanceof StageFailure) return error;
+function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFailure | LeaseExpiredError {
+  if (error instanceof StageFailure || error instanceof LeaseExpiredError) return error; // the latter: not made
   if (signal.aborted || error instanceof OpenAI.APIUserAbortError) return abortedFailure(signal);
   const redact = (m: string) =>
     m

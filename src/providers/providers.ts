@@ -66,7 +66,11 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
   const needRefs = () => {
     if (!db) throw new Error('real providers need the database for their provider references');
     // An outage of PostgreSQL makes the stage wait for it, never fail (refs are reads and upserts: safe to repeat).
-    return waitingForService(createRefsRepo(db), { service: 'postgres', onWait: logWaits(log, 'postgres') });
+    // Fenced by this process's store leases (owner, under the lease row's lock), as blog commits are.
+    return waitingForService(createRefsRepo(db, config.INKWELL_NODE_ID), {
+      service: 'postgres',
+      onWait: logWaits(log, 'postgres'),
+    });
   };
 
   if (config.OPENAI_API_KEY) {

@@ -7,6 +7,7 @@ import { ownershipTimings } from './ownership.timing';
 import type { LeaseRepo } from '../db/lease.repo';
 import type { Logger } from '../logger';
 import type { Supervisor } from './supervisor';
+import { createShards, type Shards } from './store.shard';
 
 /** Where a store's commands must go. */
 export type Route = { mine: true } | { mine: false; owner: string };
@@ -18,10 +19,12 @@ export function createLeaseManager(deps: {
   log: Logger;
   ttlMs: number;
   onChange?: (held: number) => void;
+  /** The held stores; made here when not given. */
+  shards?: Shards;
+  now?: () => number;
 }) {
-  const owned = new Set<string>();
-  const pinned = new Map<string, number>();
-  const idleSince = new Map<string, number>();
+  const now = deps.now ?? Date.now;
+  const shards = deps.shards ?? createShards({ ttlMs: deps.ttlMs, now });
   const tickMs = ownershipTimings(deps.ttlMs).renewEveryMs;
   const horizonMs = Math.max(2 * tickMs, 10_000);
   let timer: NodeJS.Timeout | undefined;
@@ -35,7 +38,7 @@ export function createLeaseManager(deps: {
 
   /** Holds `instanceId` if nobody live does (rehydrating it on a takeover); else says who does. */
   function ensure(instanceId: string): Promise<Route> {
-    if (owned.has(instanceId)) return Promise.resolve({ mine: true });
+    if (shards.has(instanceId)) return Promise.resolve({ mine: true });
     const pending = claiming.get(instanceId);
     if (pending) return pending;
     const promise = new Promise<Route>((resolve, reject) => {
@@ -51,16 +54,20 @@ export function createLeaseManager(deps: {
     flushing = true;
     const batch = queued;
     queued = [];
-    let held: string[] = [];
+    const held: string[] = [];
     try {
       if (stopped) {
         batch.forEach((c) => c.resolve({ mine: false, owner: 'nobody (stopping)' }));
         return;
       }
+      const startedAt = now();
       const claims = await deps.repo.claimMany(batch.map((c) => c.instanceId));
-      held = [...claims].filter(([, c]) => c.held).map(([id]) => id);
-      held.forEach((id) => owned.add(id));
-      if (held.length > 0) deps.onChange?.(owned.size);
+      for (const [id, claim] of claims) {
+        if (!claim.held) continue;
+        held.push(id);
+        shards.take(id, claim.epoch, startedAt);
+      }
+      if (held.length > 0) deps.onChange?.(shards.size());
       const restored = await deps.supervisor.rehydrateStores(held);
       for (const c of batch) {
         const claim = claims.get(c.instanceId);
@@ -74,7 +81,7 @@ export function createLeaseManager(deps: {
       }
     } catch (error) {
       // Not rehydrated: not ours yet. The next command claims (its lease row is still ours) and rehydrates again.
-      held.forEach((id) => owned.delete(id));
+      held.forEach((id) => shards.lose(id));
       batch.forEach((c) => c.reject(error));
     } finally {
       flushing = false;
@@ -82,25 +89,33 @@ export function createLeaseManager(deps: {
     }
   }
 
+  // A lost store's actors stop here, without persisting anything: another process continues its blogs.
+  shards.onLost((instanceId) => {
+    const dropped = deps.supervisor.dropStore(instanceId);
+    if (dropped > 0) deps.log.warn({ instanceId, dropped }, 'store lease lost; its blogs continue in another process');
+  });
+
   async function renew() {
-    const held = await deps.repo.renew([...owned]);
-    for (const instanceId of [...owned]) {
-      if (held.has(instanceId)) continue;
-      owned.delete(instanceId);
-      const dropped = deps.supervisor.dropStore(instanceId);
-      deps.log.warn({ instanceId, dropped }, 'store lease lost; its blogs continue in another process');
+    const startedAt = now();
+    const ids = shards.ids();
+    const held = await deps.repo.renew(ids);
+    for (const instanceId of ids) {
+      if (held.has(instanceId)) shards.renewed(instanceId, startedAt);
+      else shards.lose(instanceId);
     }
   }
 
   async function releaseIdle() {
     const busy = deps.supervisor.liveStores();
-    const idle = new Set([...owned].filter((s) => !busy.has(s) && !pinned.has(s)));
-    const now = Date.now();
-    const release = [...idle].filter((s) => now - (idleSince.get(s) ?? now) >= tickMs);
-    for (const s of idle) if (!idleSince.has(s)) idleSince.set(s, now);
-    for (const s of owned) if (!idle.has(s)) idleSince.delete(s);
+    const at = now();
+    const release: string[] = [];
+    for (const shard of shards.all()) {
+      if (busy.has(shard.instanceId) || shard.pins > 0) shard.idleSince = undefined;
+      else if (shard.idleSince === undefined) shard.idleSince = at;
+      else if (at - shard.idleSince >= tickMs) release.push(shard.instanceId);
+    }
     if (release.length === 0) return;
-    release.forEach((s) => (owned.delete(s), idleSince.delete(s)));
+    release.forEach((s) => shards.lose(s));
     await deps.repo.release(release);
   }
 
@@ -111,7 +126,7 @@ export function createLeaseManager(deps: {
       if ((await ensure(due.instanceId)).mine) await deps.supervisor.load(due.blogId);
     }
     await releaseIdle();
-    deps.onChange?.(owned.size);
+    deps.onChange?.(shards.size());
   }
 
   function schedule() {
@@ -130,13 +145,12 @@ export function createLeaseManager(deps: {
     ensure,
     /** Runs `fn` while `instanceId` cannot be released as idle (a command in progress). */
     async pin<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
-      pinned.set(instanceId, (pinned.get(instanceId) ?? 0) + 1);
+      const shard = shards.get(instanceId);
+      if (shard) shard.pins += 1;
       try {
         return await fn();
       } finally {
-        const n = (pinned.get(instanceId) ?? 1) - 1;
-        if (n === 0) pinned.delete(instanceId);
-        else pinned.set(instanceId, n);
+        if (shard) shard.pins -= 1;
       }
     },
     /** Takes over orphaned stores once (start-up), then keeps ticking. */
@@ -151,11 +165,14 @@ export function createLeaseManager(deps: {
       await ticking;
     },
     async release(): Promise<void> {
-      await deps.repo.release([...owned]);
-      owned.clear();
+      const ids = shards.ids();
+      await deps.repo.release(ids);
+      ids.forEach((id) => shards.lose(id));
       deps.onChange?.(0);
     },
-    held: () => owned.size,
+    held: () => shards.size(),
+    /** The held stores (epochs, lease validity by this process's clock). */
+    shards,
     /** True once `stop()` was called: no store will be taken any more. */
     stopping: () => stopped,
     /** Runs a tick now (a peer just handed its stores over), unless one is running. */

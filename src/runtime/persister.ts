@@ -10,6 +10,7 @@
  * not retried here: its callers get the error (the command was not applied and is answered or redelivered).
  */
 import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.repo';
+import { ConflictError } from '../errors';
 
 /**
  * A transition to persist; the persister fills in the version fence. `snapshot` may be a function: it is called
@@ -80,24 +81,34 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     if (inserting || inserts.length === 0) return;
     const batch = inserts.splice(0, MAX_BATCH);
     inserting = true;
-    repo.insertMany(batch.map((i) => i.blog)).then(
-      (created) => {
-        inserting = false;
-        // Within a batch only the first create of an id wins, as it would one after the other.
-        const claimed = new Set<string>();
-        for (const i of batch) {
-          const won = created.has(i.blog.blogId) && !claimed.has(i.blog.blogId);
-          if (won) claimed.add(i.blog.blogId);
-          i.resolve(won);
-        }
-        setImmediate(pumpInserts);
-      },
-      (error: unknown) => {
-        inserting = false;
-        batch.forEach((i) => i.reject(error));
-        setImmediate(pumpInserts);
-      },
-    );
+    const fenced = new Set<string>();
+    repo
+      .insertMany(
+        batch.map((i) => i.blog),
+        fenced,
+      )
+      .then(
+        (created) => {
+          inserting = false;
+          // Within a batch only the first create of an id wins, as it would one after the other.
+          const claimed = new Set<string>();
+          for (const i of batch) {
+            if (fenced.has(i.blog.blogId)) {
+              i.reject(new ConflictError(`store ${i.blog.instanceId} is no longer held here: nothing was created`));
+              continue;
+            }
+            const won = created.has(i.blog.blogId) && !claimed.has(i.blog.blogId);
+            if (won) claimed.add(i.blog.blogId);
+            i.resolve(won);
+          }
+          setImmediate(pumpInserts);
+        },
+        (error: unknown) => {
+          inserting = false;
+          batch.forEach((i) => i.reject(error));
+          setImmediate(pumpInserts);
+        },
+      );
   }
 
   /** Adds a newer entry for `blogId`: its snapshot wins, events and waiters queue behind the older ones. */

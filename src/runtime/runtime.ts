@@ -40,6 +40,7 @@ import { createFleet, STATUS_OF_STAGE } from './fleet.registry';
 import { createInspector } from './inspector';
 import { createPersister } from './persister';
 import { createStoreSlots } from './store.slots';
+import { createShards, guardLimiters } from './store.shard';
 import { createUsageRepo } from '../db/usage.repo';
 import { pricesFor } from './prices';
 import { createUsageLedger } from './usage.ledger';
@@ -87,8 +88,11 @@ export function createRuntime(deps: RuntimeDeps) {
   const { config, log, database } = deps;
   const bus: Bus = deps.bus ?? createMemoryBus();
   const nodeId = config.INKWELL_NODE_ID;
-  // Every commit is fenced by this process's store lease.
-  const repo = createBlogRepo(database.db, nodeId);
+  // The stores held here; every write of their blogs is fenced by the lease's owner and epoch.
+  const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS });
+  const repo = createBlogRepo(database.db, { owner: nodeId, epochOf: shards.epochOf });
+  // No provider call starts for a store whose lease has run out by our clock; a lost store's queued calls are dropped.
+  guardLimiters(shards, deps.providers.limiters ?? []);
   const slots = createStoreSlots(config.INKWELL_MAX_ACTIVE_PER_STORE);
   const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
   const outbox = createOutboxRepo(database.db);
@@ -164,6 +168,7 @@ export function createRuntime(deps: RuntimeDeps) {
     persister,
     slots,
     log,
+    leaseValid: shards.leaseValid,
     onInserted: (event) => direct.committed([event]),
     onStatusChange: (change) => {
       const { error, attempts } = change.context;
@@ -189,6 +194,7 @@ export function createRuntime(deps: RuntimeDeps) {
     supervisor,
     log,
     ttlMs: config.INKWELL_LEASE_TTL_MS,
+    shards,
     onChange: (held) => metrics.setLeasesHeld(held),
   });
   const forwarder = isNatsBus(bus)

@@ -5,44 +5,26 @@
  */
 import DataLoader from 'dataloader';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import {
-  BLOG_MACHINE_VERSION,
-  type BlogContext,
-  type BlogEvent,
-  type BlogInput,
-  type BlogMachine,
-} from '../../machines/blog.machine';
+import { BLOG_MACHINE_VERSION, type BlogEvent, type BlogInput, type BlogMachine } from '../../machines/blog.machine';
 import { migrateSnapshot } from '../../machines/blog.migrations';
-import { IDLE_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
+import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
 import type { BlogRepo, BlogRow } from '../db/blog.repo';
-import { SnapshotError } from '../errors';
+import { LeaseExpiredError, SnapshotError } from '../errors';
 import type { Logger } from '../logger';
 import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
 import type { CommittedEvent, Persister } from './persister';
+import {
+  interleaveByStore,
+  noop,
+  PASSIVE,
+  sameState,
+  sendOrRefuse,
+  serializeLater,
+  type LiveBlog,
+  type Observed,
+  type StatusChange,
+} from './live.blog';
 import type { StoreSlots } from './store.slots';
-
-interface Live {
-  actor: Actor<BlogMachine>;
-  blogId: string;
-  instanceId: string;
-  status: BlogStatus;
-  seq: number;
-  createdAt: Date;
-  /** The snapshot last persisted (or restored): a new one that changes nothing is not written again. */
-  lastSnapshot: Observed | undefined;
-  lastCommit: Promise<void>;
-  unsubscribe: () => void;
-}
-
-/** A status change as the supervisor observed it (for metrics, the demo, the dashboard). */
-export interface StatusChange {
-  blogId: string;
-  instanceId: string;
-  status: BlogStatus;
-  previousStatus: BlogStatus | null;
-  seq: number;
-  context: BlogContext;
-}
 
 /** What the supervisor needs. */
 export interface SupervisorDeps {
@@ -55,46 +37,15 @@ export interface SupervisorDeps {
   onStatusChange?: (change: StatusChange) => void;
   /** Called after a new blog's first row and event are committed, with that event. */
   onInserted?: (event: CommittedEvent) => void;
+  /** Whether this process's lease on the store has not run out by its own clock (checked before publishing). */
+  leaseValid?: (instanceId: string) => boolean;
   now?: () => number;
-}
-
-/**
- * Actors of idle blogs leave memory once committed: nothing happens until a command (or, for a selection, its
- * timeout, which the lease manager's timer sweep loads in time) needs them.
- */
-const PASSIVE = IDLE_STATUSES;
-
-/** What the supervisor reads of an emitted snapshot. */
-interface Observed {
-  value: unknown;
-  context: BlogContext;
-  status: string;
-  children: Record<string, unknown>;
-}
-
-/**
- * Whether two snapshots persist the same thing: the same state value, the very same context object (XState makes
- * a new one whenever an assign runs) and the same child actors. Cheaper than serializing both, which it replaces.
- */
-function sameState(a: Observed, b: Observed): boolean {
-  if (a.context !== b.context || a.status !== b.status) return false;
-  if (JSON.stringify(a.value) !== JSON.stringify(b.value)) return false;
-  const ak = Object.keys(a.children);
-  const bk = Object.keys(b.children);
-  return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
-}
-
-const noop = () => undefined;
-
-/** The persisted form of `snapshot`, computed only when called (returned, so no name is defined on it per call). */
-function serializeLater(machine: BlogMachine, snapshot: Observed): () => unknown {
-  return () => machine.getPersistedSnapshot(snapshot as never);
 }
 
 /** Creates the supervisor. */
 export function createSupervisor(deps: SupervisorDeps) {
-  const live = new Map<string, Live>();
-  const loading = new Map<string, Promise<Live | undefined>>();
+  const live = new Map<string, LiveBlog>();
+  const loading = new Map<string, Promise<LiveBlog | undefined>>();
   const now = deps.now ?? Date.now;
   /**
    * Rows of passivated blogs: the loads asked for in one turn of the event loop share one query. At a steady rate
@@ -108,7 +59,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     { cache: false, maxBatchSize: 500, batchScheduleFn: (run) => setImmediate(run) },
   );
 
-  function persist(entry: Live, snapshot: Observed) {
+  function persist(entry: LiveBlog, snapshot: Observed) {
     const last = entry.lastSnapshot;
     if (last && (snapshot === last || sameState(snapshot, last))) return;
     entry.lastSnapshot = snapshot;
@@ -154,7 +105,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     );
   }
 
-  function drop(entry: Live) {
+  function drop(entry: LiveBlog) {
     if (live.get(entry.blogId) === entry) live.delete(entry.blogId);
     entry.unsubscribe();
     entry.actor.stop();
@@ -166,7 +117,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     actor: Actor<BlogMachine>,
     row: { blogId: string; instanceId: string; status: string; seq: number; createdAt: Date },
   ) {
-    const entry: Live = {
+    const entry: LiveBlog = {
       actor,
       blogId: row.blogId,
       instanceId: row.instanceId,
@@ -193,7 +144,7 @@ export function createSupervisor(deps: SupervisorDeps) {
   }
 
   /** Restores a stored blog; quarantines it (and returns undefined) when its snapshot cannot be restored. */
-  async function restore(row: BlogRow): Promise<Live | undefined> {
+  async function restore(row: BlogRow): Promise<LiveBlog | undefined> {
     try {
       const snapshot = migrateSnapshot(row.snapshot, row.machineVersion, BLOG_MACHINE_VERSION);
       const actor = createActor(deps.machine, {
@@ -280,7 +231,7 @@ export function createSupervisor(deps: SupervisorDeps) {
     },
 
     /** The live actor of a blog, loading it from the database when it was passivated (only of `instanceId`, if given). */
-    async load(blogId: string, instanceId?: string): Promise<Live | undefined> {
+    async load(blogId: string, instanceId?: string): Promise<LiveBlog | undefined> {
       const existing = live.get(blogId);
       if (existing) return existing;
       const pending = loading.get(blogId);
@@ -299,10 +250,12 @@ export function createSupervisor(deps: SupervisorDeps) {
 
     /**
      * Sends an event to a loaded blog; resolves, once the transition it caused is committed, with the blog as that
-     * transition left it (no second read: the view is what was just committed).
+     * transition left it (no second read: the view is what was just committed). With `refuse` (a command), an event
+     * the machine does not take throws the contract's CommandError instead (`sendOrRefuse`).
      */
-    async send(entry: Live, event: BlogEvent): Promise<BlogView> {
-      entry.actor.send(event);
+    async send(entry: LiveBlog, event: BlogEvent, refuse = false): Promise<BlogView> {
+      if (refuse) sendOrRefuse(entry, event);
+      else entry.actor.send(event);
       const { status, seq } = entry;
       const fields = publicFields(status, entry.actor.getSnapshot().context);
       await entry.lastCommit;
@@ -317,6 +270,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       const entry = live.get(blogId);
       await entry?.lastCommit;
       if (!entry || live.get(blogId) !== entry) throw new Error(`blog ${blogId} is not live here: write refused`);
+      if (deps.leaseValid && !deps.leaseValid(entry.instanceId)) throw new LeaseExpiredError(entry.instanceId);
     },
 
     /** Waits until every transition observed so far is committed. */
@@ -329,30 +283,11 @@ export function createSupervisor(deps: SupervisorDeps) {
       await deps.persister.flush();
     },
 
-    /** Live actors now. */
+    /** LiveBlog actors now. */
     size: () => live.size,
   };
 }
 
-/** Orders rows round-robin across stores, keeping each store's own order. */
-export function interleaveByStore<T extends { instanceId: string }>(rows: T[]): T[] {
-  const queues = new Map<string, T[]>();
-  for (const row of rows) {
-    const q = queues.get(row.instanceId) ?? [];
-    q.push(row);
-    queues.set(row.instanceId, q);
-  }
-  const out: T[] = [];
-  while (queues.size > 0) {
-    for (const [store, q] of queues) {
-      out.push(q.shift()!);
-      if (q.length === 0) queues.delete(store);
-    }
-  }
-  return out;
-}
-
 /** The supervisor's interface. */
 export type Supervisor = ReturnType<typeof createSupervisor>;
-/** A live blog actor held by the supervisor. */
-export type LiveBlog = Live;
+export { interleaveByStore, type LiveBlog, type StatusChange } from './live.blog';

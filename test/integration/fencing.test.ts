@@ -4,13 +4,14 @@
  *
  * Process A is paused with SIGSTOP while a blog's image call is in flight (it takes HARNESS_SLOW_MS=2.5 s there), for
  * longer than its lease TTL; process B takes the store over and runs the image stage again (slowly: 8 s). A is
- * resumed while B's call is still running, so the row still has the version A read: only the lease fence (the blog
- * repo's `fenceOwner`) can stop A's late result from being committed and published. So that A cannot notice the lost
- * lease first and drop the blog before its write (the test would then pass without a fence), the test holds
- * `LOCK TABLE store_leases IN EXCLUSIVE MODE` while A resumes: lease updates (A's renew) wait, lease reads (the fence)
- * go through. B's renewals wait too, so B runs with a TTL that outlives the lock.
+ * resumed while B's call is still running, so the row still has the version A read: only the lease fence (owner and
+ * epoch, src/db/fence.ts) can stop A's late result from being committed and published. So that A cannot notice the
+ * lost lease first and drop the blog before its write (the test would then pass without a fence), the test holds
+ * `LOCK TABLE store_leases IN EXCLUSIVE MODE` while A resumes: lease updates (A's renew) wait, and so do fenced
+ * writes (their FOR KEY SHARE row lock); once the lock goes, A's write re-checks the lease row and is refused. B's
+ * renewals wait too, so B runs with a TTL that outlives the lock.
  *
- * Removing the fence (`createBlogRepo(db)` without `fenceOwner` in src/runtime/runtime.ts) makes A commit the image
+ * Removing the fence (`createBlogRepo(db)` without a fence in src/runtime/runtime.ts) makes A commit the image
  * and go on to PUBLISHING and DONE; removing the publish stage's wait for its commit makes A publish the post.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

@@ -37,14 +37,14 @@ for (const driver of DRIVERS) {
       const b = createLeaseRepo(database.db, 'node-b', 60_000);
       const first = await a.claimMany(['s1', 's2', 's1']);
       expect([...first.keys()].sort()).toEqual(['s1', 's2']);
-      expect(first.get('s1')).toEqual({ held: true, takeover: true });
+      expect(first.get('s1')).toEqual({ held: true, takeover: true, epoch: 1 });
       // Again by the holder: still held, not a takeover.
-      expect((await a.claimMany(['s1'])).get('s1')).toEqual({ held: true, takeover: false });
+      expect((await a.claimMany(['s1'])).get('s1')).toEqual({ held: true, takeover: false, epoch: 1 });
       // Another process: s1 and s2 are node-a's, s3 is free.
       const second = await b.claimMany(['s1', 's2', 's3']);
       expect(second.get('s1')).toEqual({ held: false, owner: 'node-a' });
       expect(second.get('s2')).toEqual({ held: false, owner: 'node-a' });
-      expect(second.get('s3')).toEqual({ held: true, takeover: true });
+      expect(second.get('s3')).toEqual({ held: true, takeover: true, epoch: 1 });
       expect(await a.claimMany([])).toEqual(new Map());
     });
 
@@ -54,11 +54,11 @@ for (const driver of DRIVERS) {
       await a.claimMany(['x', 'y', 'z']);
       await a.release(['z']);
       expect(await b.claim('x')).toEqual({ held: false, owner: 'node-a' });
-      expect((await b.claimMany(['z'])).get('z')).toEqual({ held: true, takeover: true });
+      expect((await b.claimMany(['z'])).get('z')).toEqual({ held: true, takeover: true, epoch: 2 });
       await sleep(150); // node-a's leases expire
       const taken = await b.claimMany(['x', 'y']);
-      expect(taken.get('x')).toEqual({ held: true, takeover: true });
-      expect(taken.get('y')).toEqual({ held: true, takeover: true });
+      expect(taken.get('x')).toEqual({ held: true, takeover: true, epoch: 2 });
+      expect(taken.get('y')).toEqual({ held: true, takeover: true, epoch: 2 });
       expect(await a.renew(['x', 'y', 'z'])).toEqual(new Set());
       expect(await b.renew(['x', 'y', 'z', 'w'])).toEqual(new Set(['x', 'y', 'z']));
       // Only the listed leases are extended: an unlisted one of ours is left to expire.
@@ -67,7 +67,7 @@ for (const driver of DRIVERS) {
       await sleep(600);
       expect(await c.renew(['p'])).toEqual(new Set(['p'])); // p now runs to ~1.6 s, q still ends at ~1 s
       await sleep(600);
-      expect((await b.claimMany(['p', 'q'])).get('q')).toEqual({ held: true, takeover: true });
+      expect((await b.claimMany(['p', 'q'])).get('q')).toEqual({ held: true, takeover: true, epoch: 2 });
       expect((await b.claimMany(['p'])).get('p')).toEqual({ held: false, owner: 'node-c' });
     });
   });

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "store_leases_epoch_key" ON "store_leases" USING btree ("instance_id","epoch");
