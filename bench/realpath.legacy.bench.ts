@@ -80,7 +80,9 @@ async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, 
           () => {
             timers.delete(timer);
             const body = { blogId: e.blogId, instanceId: instanceOf.get(e.blogId), ideaIndex: 0 };
-            publishCommand(js, `${prefix}.select`, body, `select-${e.blogId}`).catch((err: unknown) => console.error(err));
+            publishCommand(js, `${prefix}.select`, body, `select-${e.blogId}`).catch((err: unknown) =>
+              console.error(err),
+            );
           },
           selectionDelay(seed, e.blogId),
         );

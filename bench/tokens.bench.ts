@@ -172,7 +172,9 @@ async function runCase(
     const usedPerWindow: number[] = [];
     for (let w = 0; w < windows; w++) {
       const from = started + WARMUP_MS + w * WINDOW_MS;
-      const sum = tokenLimit.log.filter((e) => e.at >= from && e.at < from + WINDOW_MS).reduce((n, e) => n + e.tokens, 0);
+      const sum = tokenLimit.log
+        .filter((e) => e.at >= from && e.at < from + WINDOW_MS)
+        .reduce((n, e) => n + e.tokens, 0);
       usedPerWindow.push(round(sum / TPM, 3));
     }
     const answered = calls.filter((c) => c.usage && c.endedAt !== null);
