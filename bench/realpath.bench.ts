@@ -11,21 +11,17 @@
  * Correctness is checked on the way: one article, one prediction and one publish per blog as the fakes counted
  * them, and per blog the events' seq runs 1..n in order.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { withFreshDatabase } from './lib/database';
-import { FAKE_KEYS } from './lib/fake.keys';
-import { startChild, startNpm, type Child } from './lib/realpath.procs';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { startChild } from './lib/realpath.procs';
+import { publishCommand, withRealPath } from './lib/realpath.run';
 import { ratio, round, summarize, type Summary } from './lib/stats';
 
 const STORES = 20;
 const LEVELS = [10, 60, 200];
 const STAGE = { articleMs: 300, imageMs: 120, wixMs: 5 };
-export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+export { NATS_URL, runtimeEnv } from './lib/realpath.run';
 const LEVEL_TIMEOUT_MS = 180_000;
 
 export interface BlogEvent {
@@ -176,10 +172,8 @@ async function runLevel(
         instanceId: `store-${k % STORES}`,
         idea: { title: `Real path post ${k}`, summary: 'Why.' },
       };
-      const h = headers();
-      h.set('Nats-Msg-Id', `create-${blogId}`);
       const finished = follow.waitDone(blogId);
-      await js.publish(`${ctx.prefix}.create`, JSON.stringify(body), { headers: h });
+      await publishCommand(js, `${ctx.prefix}.create`, body, `create-${blogId}`);
       const t0 = performance.now();
       ackAt.set(blogId, Date.now());
       await Promise.race([
@@ -236,95 +230,37 @@ async function runLevel(
   };
 }
 
-/** The environment of `npm start` against the fakes at `urls`, as a user would set it. */
-export function runtimeEnv(
-  urls: Record<string, string>,
-  databaseUrl: string,
-  dataDir: string,
-  prefix: string,
-  streams: { commands: string; events: string },
-): Record<string, string> {
-  return {
-    DATABASE_URL: databaseUrl,
-    NATS_URL,
-    PORT: '0',
-    INKWELL_DATA_DIR: dataDir,
-    INKWELL_SUBJECT_PREFIX: prefix,
-    INKWELL_COMMANDS_STREAM: streams.commands,
-    INKWELL_EVENTS_STREAM: streams.events,
-    OPENAI_API_KEY: FAKE_KEYS.openai,
-    OPENAI_BASE_URL: urls.openai!,
-    REPLICATE_API_TOKEN: FAKE_KEYS.replicate,
-    REPLICATE_BASE_URL: urls.replicate!,
-    REPLICATE_MODEL: 'acme/painter',
-    WIX_APP_ID: FAKE_KEYS.wixAppId,
-    WIX_APP_SECRET: FAKE_KEYS.wixSecret,
-    WIX_BASE_URL: urls.wix!,
-    WIX_DEFAULT_MEMBER_ID: 'member-1',
-  };
-}
-
 export async function runRealPath(quick: boolean, say: (line: string) => void): Promise<RealPathResult> {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const prefix = `rp_${tag}`;
-  const streams = { commands: `RP_${tag}_CMD`, events: `RP_${tag}_EVT` };
-  const fakes: Child = startChild(
-    [
-      'bench/lib/fakes.child.ts',
-      '--article-ms',
-      String(STAGE.articleMs),
-      '--image-ms',
-      String(STAGE.imageMs),
-      '--wix-ms',
-      String(STAGE.wixMs),
-    ],
-    {},
-  );
-  const urls = await fakes.result<Record<string, string>>('fakes');
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-realpath-'));
-  const nc = await connect({ servers: NATS_URL });
-  try {
-    return await withFreshDatabase(async (db) => {
-      const runtime = await startNpm({
-        ...runtimeEnv(urls, db.url, dataDir, prefix, streams),
-        // Limits far above the load: this scenario measures the path, not the limits.
-        INKWELL_OPENAI_CONCURRENCY: '1000',
-        INKWELL_OPENAI_RPM: '1000000',
-        INKWELL_REPLICATE_CONCURRENCY: '1000',
-        INKWELL_REPLICATE_RPM: '1000000',
-        INKWELL_WIX_CONCURRENCY: '100',
-        INKWELL_WIX_RPM: '1000000',
-      });
-      try {
-        // Warm-up (unmeasured): the runtime's and the client's code paths and connections.
-        const metricsUrl = `http://127.0.0.1:${runtime.port}/metrics`;
-        await runLevel(10, 20, { nc, prefix, fakes: urls, tag: `${tag}w`, metricsUrl });
-        const levels: RealPathLevel[] = [];
-        for (const n of LEVELS) {
-          const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), {
-            nc,
-            prefix,
-            fakes: urls,
-            tag,
-            metricsUrl,
-          });
-          say(
-            `  real path ${n} concurrent: p95 ${round(level.inkwellMs.p95)} ms, floor ${round(level.floorMs.p95)} ms ` +
-              `(${round(level.vsFloor.p95, 2)}x); event delay p95 ${round(level.eventDelayMs.p95, 1)} ms`,
-          );
-          levels.push(level);
-        }
-        return { stores: STORES, stageTimes: STAGE, levels };
-      } finally {
-        await runtime.stop();
-      }
-    });
-  } finally {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(streams.commands).catch(() => undefined);
-    await jsm.streams.delete(streams.events).catch(() => undefined);
-    await nc.close();
-    await fakes.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  }
+  const fakesArgs = [
+    '--article-ms',
+    String(STAGE.articleMs),
+    '--image-ms',
+    String(STAGE.imageMs),
+    '--wix-ms',
+    String(STAGE.wixMs),
+  ];
+  // Limits far above the load: this scenario measures the path, not the limits.
+  const limits = {
+    INKWELL_OPENAI_CONCURRENCY: '1000',
+    INKWELL_OPENAI_RPM: '1000000',
+    INKWELL_REPLICATE_CONCURRENCY: '1000',
+    INKWELL_REPLICATE_RPM: '1000000',
+    INKWELL_WIX_CONCURRENCY: '100',
+    INKWELL_WIX_RPM: '1000000',
+  };
+  return withRealPath('rp', fakesArgs, limits, async ({ urls, runtime, nc, prefix, tag }) => {
+    // Warm-up (unmeasured): the runtime's and the client's code paths and connections.
+    const metricsUrl = `http://127.0.0.1:${runtime.port}/metrics`;
+    await runLevel(10, 20, { nc, prefix, fakes: urls, tag: `${tag}w`, metricsUrl });
+    const levels: RealPathLevel[] = [];
+    for (const n of LEVELS) {
+      const level = await runLevel(n, quick ? n : Math.max(4 * n, 120), { nc, prefix, fakes: urls, tag, metricsUrl });
+      say(
+        `  real path ${n} concurrent: p95 ${round(level.inkwellMs.p95)} ms, floor ${round(level.floorMs.p95)} ms ` +
+          `(${round(level.vsFloor.p95, 2)}x); event delay p95 ${round(level.eventDelayMs.p95, 1)} ms`,
+      );
+      levels.push(level);
+    }
+    return { stores: STORES, stageTimes: STAGE, levels };
+  });
 }

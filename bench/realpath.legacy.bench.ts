@@ -12,8 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { loadConfig } from '../src/config';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
@@ -22,6 +22,7 @@ import { startLifecycleWorker } from './baselines/lifecycle.worker';
 import { drive, POLL_MS, runLegacy, type Run } from './latency.bench';
 import { withFreshDatabase } from './lib/database';
 import { startChild, startNpm } from './lib/realpath.procs';
+import { publishCommand } from './lib/realpath.run';
 import { LIMITS, selectionDelay } from './lib/sim';
 import { median, medianSummary, ratio, round, summarize, type Summary } from './lib/stats';
 import { idealOf, makeWorkload, type BlogSpec } from './lib/workload';
@@ -57,12 +58,6 @@ export interface RealPathLegacyResult {
   orderProblems: number;
 }
 
-const send = async (js: JetStreamClient, subject: string, body: object, msgId: string) => {
-  const h = headers();
-  h.set('Nats-Msg-Id', msgId);
-  await js.publish(subject, JSON.stringify(body), { headers: h });
-};
-
 type InkwellRun = Run & { stagesP50Ms: Record<string, number>; eventDelayMs: Summary; orderProblems: number };
 
 async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, string>): Promise<InkwellRun> {
@@ -85,7 +80,9 @@ async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, 
           () => {
             timers.delete(timer);
             const body = { blogId: e.blogId, instanceId: instanceOf.get(e.blogId), ideaIndex: 0 };
-            send(js, `${prefix}.select`, body, `select-${e.blogId}`).catch((err: unknown) => console.error(err));
+            publishCommand(js, `${prefix}.select`, body, `select-${e.blogId}`).catch((err: unknown) =>
+              console.error(err),
+            );
           },
           selectionDelay(seed, e.blogId),
         );
@@ -105,7 +102,7 @@ async function runInkwell(seed: string, specs: BlogSpec[], urls: Record<string, 
                     instanceId: spec.instanceId,
                     idea: { title: `Cold brew at home [${spec.blogId}]`, summary: 'A slow method.' },
                   };
-            return send(js, `${prefix}.create`, body, `create-${spec.blogId}`);
+            return publishCommand(js, `${prefix}.create`, body, `create-${spec.blogId}`);
           },
           finished,
         );

@@ -47,10 +47,10 @@ const results: {
   retention?: RetentionResult;
   tokens?: TokensResult;
 } = {};
+// `npm start` runs the compiled build: build dist/ here, once, if stale, so that the starts never build (and never at
+// the same time); the build's time stays out of the figures.
+if (wanted('realpath') || wanted('tokens')) ensureDist({ log: say });
 if (wanted('realpath')) {
-  // `npm start` runs the compiled build: build dist/ here, once, if stale, so that the starts never build (and never
-  // at the same time); the build's time stays out of the figures.
-  ensureDist({ log: say });
   results.realpath = await runRealPath(quick, say);
   results.realpathLegacy = await runRealPathLegacy(quick, say);
 }
@@ -225,34 +225,49 @@ if (results.embedded) {
 }
 if (results.tokens) {
   const t = results.tokens;
-  const scenario = `tokens (${t.store})`;
-  add(
-    scenario,
-    `${t.callers} callers, ${t.tpm} tokens per ${t.windowMs / 1000} s, answers ${t.answerMs} ms`,
-    `${t.calls} calls`,
-  );
-  add(
-    scenario,
-    'tokens counted per window ÷ budget (utilisation)',
-    `${t.utilisation} (${t.usedPerWindow.join(', ')})`,
-    '≥ 0.9',
-    (targets.tokensUtilisation = t.utilisation >= 0.9),
-  );
-  add(
-    scenario,
-    '429s for tokens / failed calls',
-    `${t.rejected429} / ${t.failures}`,
-    '0',
-    (targets.tokens429 = t.rejected429 === 0),
-  );
-  add(
-    scenario,
-    'most counted in any window ÷ budget',
-    `${t.windowMaxOverBudget}`,
-    '≤ 1.1',
-    (targets.tokensWindowMax = t.windowMaxOverBudget <= 1.1),
-  );
-  add(scenario, 'answer time ÷ window; up-front count ÷ cost', `${t.answerShareOfWindow}; ${x(t.upFrontOverCost)}`);
+  for (const c of t.cases) {
+    const scenario = `tokens, npm start (${t.store}), ${c.answerMs / 1000} s answers`;
+    add(
+      scenario,
+      `${t.tpm} tokens per ${t.windowMs / 1000} s, ${t.inFlight} blogs over ${t.stores} stores, load ${c.load.join(' → ')}`,
+      `${c.calls} calls, ${c.blogsDone} blogs DONE, ${c.blogsFailed} FAILED`,
+    );
+    const isHeadline = c === t.cases[0];
+    add(
+      scenario,
+      'tokens the provider counted per window ÷ budget (utilisation)',
+      `${c.utilisation} (${c.usedPerWindow.join(', ')})`,
+      '≥ 0.9',
+      isHeadline ? (targets.tokensUtilisation = c.utilisation >= 0.9) : c.utilisation >= 0.9,
+    );
+    add(
+      scenario,
+      '429s for tokens',
+      `${c.rejected429}`,
+      '0',
+      isHeadline ? (targets.tokens429 = c.rejected429 === 0) : c.rejected429 === 0,
+    );
+    add(
+      scenario,
+      'most counted in any window ÷ budget',
+      `${c.windowMaxOverBudget}`,
+      '≤ 1.1',
+      isHeadline ? (targets.tokensWindowMax = c.windowMaxOverBudget <= 1.1) : c.windowMaxOverBudget <= 1.1,
+    );
+    add(
+      scenario,
+      'blogs DONE whose event usage ≠ what the provider reported',
+      `${c.spendMismatches} of ${c.blogsDone} (${c.spendFromEvents} / ${c.spendAtProvider} tokens)`,
+      '0',
+      isHeadline ? (targets.tokensSpend = c.spendMismatches === 0) : c.spendMismatches === 0,
+    );
+    add(scenario, 'answers cut off at max_completion_tokens', `${c.truncated} (${round(100 * c.truncationRate, 2)} %)`);
+    add(
+      scenario,
+      'answer time ÷ window (s); up-front count ÷ cost (k); cap 1 ÷ (1 − s + s·k)',
+      `${c.answerShareOfWindow}; ${x(c.upFrontOverCost)}; ${c.theoreticalCap}`,
+    );
+  }
 }
 
 if (results.retention) {

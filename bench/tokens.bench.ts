@@ -1,131 +1,269 @@
 /**
- * Token budget as the binding limit (issue #19): OpenAI calls from many blogs at once through the real OpenAI adapter
- * (openai.writer.ts, the `openai` SDK over HTTP) and the token window, against the fake OpenAI
- * (test/support/fake.openai.ts) enforcing the same tokens-per-window with its own count, the way OpenAI counts: a
- * request counts when it arrives, by its prompt and `max_completion_tokens`, then by the `usage` it reports.
- * Answers are articles of OpenAI's size (about 1,100 completion tokens) after `ANSWER_MS`.
+ * Token budget as the binding limit (issue #19), on the path users run: `npm start` as its own process with
+ * `INKWELL_OPENAI_TPM`, real PostgreSQL, NATS and (with REDIS_URL) Redis, the real OpenAI adapter calling the fake
+ * OpenAI (test/support/fake.openai.ts in bench/lib/fakes.child.ts, a process of its own) that enforces the same
+ * tokens per 60 s with its own count, the way OpenAI counts: a request counts when it arrives, by its prompt and
+ * `max_completion_tokens`, then by the `usage` it reports; one that does not fit is answered 429. It cuts answers at
+ * `max_completion_tokens` (`finish_reason: length`, a paid retry). Replicate and Wix answer fast, unlimited.
  *
- * Reports, per full window after the first (which starts empty), the tokens the provider counted ÷ the budget
- * (utilisation), the most it counted in any window ÷ the budget, and the 429s it answered; and, to say where the rest
- * of the budget goes, the mean answer time against the window and the provider's up-front count of a call against
- * what it finally cost. Real minutes (60 s windows, 4 s answers): shortened windows would shrink the answers but not
- * the event loop's delays, which then decide more than the limits do. With REDIS_URL the window is in Redis, as with
- * `npm start` and REDIS_URL; BENCH_TOKENS_ANSWER_MS sets the answer time. Alone: `npx tsx bench/tokens.bench.ts
- * [--quick]`; `npm run bench` runs it too.
+ * Blogs are created with an idea over JetStream, each with one article to write: articles of OpenAI's size (1,100
+ * completion tokens at the median, log-normal spread σ = SPREAD per answer) after `answerMs`. A closed loop keeps
+ * `IN_FLIGHT` blogs over `STORES` stores going, far more than the budget serves. Measured from the fake's records:
+ * per full 60 s window after a warm-up, the tokens it counted (as finally reported) ÷ the budget; its 429s; the most it
+ * counted in any window ÷ the budget (≤ 1.1 allowed); answers cut off at the limit; and per blog that ended DONE, the
+ * `usage` of its DONE event against what the fake reported for that blog's requests. Beside them, where the rest of
+ * the budget goes: the answer time ÷ window (s) and the fake's up-front count ÷ a call's final cost (k), which cap any
+ * client at 1 ÷ (1 − s + s·k): a call in flight holds its up-front count.
+ *
+ * Real 60 s windows (the contract's; the runtime has no other). Quick mode: 4 s answers, one measured window. Full:
+ * 4 s and 15 s answers, three windows each. Alone: `npx tsx bench/tokens.bench.ts [--quick] [--answer-ms 15000]`
+ * (needs dist/: `npm run build`); `npm run bench` runs it too.
  */
-import { createOpenAiWriter } from '../src/providers/openai.writer';
-import { createTokenWindow } from '../src/providers/token.window';
-import { startFakeOpenAi } from '../test/support/fake.openai';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { jetstream } from '@nats-io/jetstream';
+import { Redis } from 'ioredis';
+import { ensureDist } from '../scripts/dist.fresh.mjs';
+import { publishCommand, withRealPath } from './lib/realpath.run';
 import { round } from './lib/stats';
+import { followEvents, type BlogEvent } from './realpath.bench';
 
 const WINDOW_MS = 60_000;
-const ANSWER_MS = Number(process.env.BENCH_TOKENS_ANSWER_MS ?? 4_000);
-const KEY = 'sk-bench-0123456789';
-const ARTICLE = JSON.stringify({
-  title: 'Green tea, brewed right',
-  excerpt: 'Temperature, time and leaves: what changes the cup.',
-  body_markdown: `## Why it matters\n\n${'Water just off the boil scorches green tea; let it rest a minute. '.repeat(66)}`,
-});
+const WARMUP_MS = 30_000;
+const TPM = 60_000;
+const STORES = 40;
+const IN_FLIGHT = 80;
+const ARTICLE_TOKENS = 1_100;
+export const SPREAD = Number(process.env.BENCH_TOKENS_SPREAD ?? 0.1);
+/** A Redis database of the benchmark's own, so its `inkwell:*` keys meet nobody else's. */
+const REDIS_DB = 13;
+
+type Call = {
+  blog: string | null;
+  at: number;
+  endedAt: number | null;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  finishReason: string | null;
+  maxCompletion: number | null;
+};
+type OpenAiLog = {
+  tokenLimit: { rejected: number; windowMax: number; log: Array<{ at: number; tokens: number }> };
+  calls: Call[];
+};
+type DoneEvent = BlogEvent & { usage?: { inputTokens: number; outputTokens: number } };
+
+/** One answer time's figures. */
+export interface TokensCase {
+  answerMs: number;
+  windows: number;
+  blogsDone: number;
+  blogsFailed: number;
+  calls: number;
+  rejected429: number;
+  /** Tokens the provider counted per full window ÷ the budget, and their mean. */
+  usedPerWindow: number[];
+  utilisation: number;
+  /** The most the provider counted in any window ÷ the budget (≤ 1.1 allowed). */
+  windowMaxOverBudget: number;
+  /** Answers cut off at `max_completion_tokens` ÷ answers; and how many. */
+  truncationRate: number;
+  truncated: number;
+  /** Blogs DONE whose event `usage` differs from what the fake reported for them (0 expected), of `blogsDone`. */
+  spendMismatches: number;
+  /** Tokens the DONE events reported in all, and what the fake reported for those blogs. */
+  spendFromEvents: number;
+  spendAtProvider: number;
+  /** Mean answer time ÷ window (s); up-front count ÷ final cost (k); the cap 1 ÷ (1 − s + s·k) they leave. */
+  answerShareOfWindow: number;
+  upFrontOverCost: number;
+  theoreticalCap: number;
+  /** Mean `max_completion_tokens` asked in the measured windows, and the answers' mean completion tokens. */
+  meanMaxCompletion: number;
+  meanCompletion: number;
+  /** Load average (1 min) at the start and the end. */
+  load: [number, number];
+}
 
 export interface TokensResult {
   scenario: string;
   tpm: number;
   windowMs: number;
-  answerMs: number;
+  stores: number;
+  inFlight: number;
+  articleTokens: number;
+  spread: number;
   store: 'memory' | 'redis';
-  callers: number;
-  calls: number;
-  rejected429: number;
-  failures: number;
-  /** Tokens the provider counted per full window ÷ the budget. */
-  usedPerWindow: number[];
-  utilisation: number;
-  /** The most the provider counted in any window ÷ the budget (≤ 1.1 allowed). */
-  windowMaxOverBudget: number;
-  /** Where the rest goes: mean answer time ÷ window; the provider's up-front count ÷ what a call cost. */
-  answerShareOfWindow: number;
-  upFrontOverCost: number;
+  cases: TokensCase[];
 }
 
-export async function runTokens(quick: boolean, say: (line: string) => void): Promise<TokensResult> {
-  const tpm = 60_000;
-  const windows = quick ? 3 : 5;
-  const callers = 64;
-  const fake = await startFakeOpenAi({ apiKey: KEY, tpm, windowMs: WINDOW_MS });
-  fake.script(() => ({ delayMs: ANSWER_MS, content: ARTICLE }));
-  const redisUrl = process.env.REDIS_URL;
-  const prefix = `bench-tokens-${process.pid}-${Date.now()}`;
-  const tokens = createTokenWindow({
-    name: 'openai',
-    tpm,
-    windowMs: WINDOW_MS,
-    ...(redisUrl ? { redis: { url: redisUrl, prefix } } : {}),
-  });
-  const writer = createOpenAiWriter({ apiKey: KEY, baseURL: fake.url, model: 'gpt-test', timeoutMs: 30_000, tokens });
-  say(
-    `tokens: ${callers} callers, budget ${tpm} per ${WINDOW_MS} ms, ${windows} windows (${redisUrl ? 'redis' : 'memory'})`,
-  );
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-  const started = Date.now();
-  const end = started + windows * WINDOW_MS;
-  let failures = 0;
-  // Far more demand than the budget allows: every caller asks again as soon as its article is in.
-  await Promise.all(
-    Array.from({ length: callers }, async (_, i) => {
-      while (Date.now() < end) {
-        await writer
-          .generateArticle({
-            blogId: `b${i}`,
-            instanceId: `s${i % 8}`,
-            request: { topic: 'tea', keywords: [] },
-            attempt: 1,
-            signal: new AbortController().signal,
-            idea: { title: `Tea ${i}`, summary: 'Leaves, water, time.' },
-          })
-          .catch(() => failures++);
-      }
-    }),
-  );
-  const limit = fake.tokenLimit()!;
-  const usedPerWindow: number[] = [];
-  for (let w = 1; w < windows; w++) {
-    // Full windows only, after the first (which starts empty), shifted by half a window off the start.
-    const from = started + w * WINDOW_MS - WINDOW_MS / 2;
-    const sum = limit.log.filter((e) => e.at >= from && e.at < from + WINDOW_MS).reduce((n, e) => n + e.tokens, 0);
-    usedPerWindow.push(round(sum / tpm, 3));
+/** Deletes the runtime's keys in the benchmark's Redis database, so a case never starts with the last one's. */
+async function clearRedis(url: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const keys = await redis.keys('inkwell:*');
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
   }
-  const answered = fake.completions().filter((r) => r.usage && r.endedAt !== undefined);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  const upFront = answered.map(
-    (r) => r.usage!.prompt_tokens + (r.body as { max_completion_tokens: number }).max_completion_tokens,
-  );
-  const result: TokensResult = {
-    scenario: 'real OpenAI adapter over HTTP against the fake OpenAI, in one process',
-    tpm,
-    windowMs: WINDOW_MS,
-    answerMs: ANSWER_MS,
-    store: redisUrl ? 'redis' : 'memory',
-    callers,
-    calls: fake.completions().length,
-    rejected429: limit.rejected,
-    failures,
-    usedPerWindow,
-    utilisation: round(mean(usedPerWindow), 3),
-    windowMaxOverBudget: round(limit.windowMax / tpm, 3),
-    answerShareOfWindow: round(mean(answered.map((r) => r.endedAt! - r.at)) / WINDOW_MS, 3),
-    upFrontOverCost: round(mean(upFront) / mean(answered.map((r) => r.usage!.total_tokens)), 3),
+}
+
+async function runCase(
+  answerMs: number,
+  windows: number,
+  redisUrl: string | undefined,
+  say: (line: string) => void,
+): Promise<TokensCase> {
+  if (redisUrl) await clearRedis(redisUrl);
+  const fakesArgs = [
+    ['--article-ms', answerMs],
+    ['--image-ms', 50],
+    ['--wix-ms', 2],
+    ['--openai-tpm', TPM],
+    ['--article-tokens', ARTICLE_TOKENS],
+    ['--article-spread', SPREAD],
+  ].flatMap(([k, v]) => [String(k), String(v)]);
+  const env = {
+    INKWELL_OPENAI_TPM: String(TPM),
+    // Tokens are the binding limit: the other limits far above what the budget lets through.
+    INKWELL_OPENAI_CONCURRENCY: '1000',
+    INKWELL_OPENAI_RPM: '1000000',
+    INKWELL_REPLICATE_CONCURRENCY: '1000',
+    INKWELL_REPLICATE_RPM: '1000000',
+    INKWELL_WIX_CONCURRENCY: '100',
+    INKWELL_WIX_RPM: '1000000',
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   };
+  return withRealPath('tk', fakesArgs, env, async ({ urls, nc, prefix, tag }) => {
+    const loadStart = loadavg()[0]!;
+    const js = jetstream(nc);
+    const done = new Map<string, DoneEvent>();
+    let failed = 0;
+    const follow = followEvents(nc, prefix, (e: DoneEvent) => {
+      if (e.status === 'DONE') done.set(e.blogId, e);
+      if (e.status === 'FAILED') failed++;
+    });
+    const started = Date.now();
+    const end = started + WARMUP_MS + windows * WINDOW_MS;
+    let next = 0;
+    // Closed loop: a blog DONE makes room for the next one, until the end.
+    const worker = async () => {
+      while (Date.now() < end) {
+        const k = next++;
+        const blogId = `tk-${tag}-${k}`;
+        const body = {
+          blogId,
+          instanceId: `store-${k % STORES}`,
+          idea: { title: `Green tea ${k} [${blogId}]`, summary: 'Temperature, time and leaves.' },
+        };
+        const finished = follow.waitDone(blogId);
+        await publishCommand(js, `${prefix}.create`, body, `create-${blogId}`);
+        await Promise.race([finished, new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())))]);
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    // Calls that arrived before the end are answered (settled at their `usage`) and their blogs' events are in.
+    await new Promise((r) => setTimeout(r, answerMs + 2_000));
+    follow.stop();
+    const { tokenLimit, calls } = (await (await fetch(`${urls.control}/openai`)).json()) as OpenAiLog;
+
+    const usedPerWindow: number[] = [];
+    for (let w = 0; w < windows; w++) {
+      const from = started + WARMUP_MS + w * WINDOW_MS;
+      const sum = tokenLimit.log
+        .filter((e) => e.at >= from && e.at < from + WINDOW_MS)
+        .reduce((n, e) => n + e.tokens, 0);
+      usedPerWindow.push(round(sum / TPM, 3));
+    }
+    const answered = calls.filter((c) => c.usage && c.endedAt !== null);
+    const measured = answered.filter((c) => c.at >= started + WARMUP_MS);
+    const truncated = answered.filter((c) => c.finishReason === 'length').length;
+    // Spend: per blog DONE, its event's usage against the fake's usage of every request tagged with it.
+    const atProvider = new Map<string, number>();
+    for (const c of calls) {
+      if (c.blog && c.usage) atProvider.set(c.blog, (atProvider.get(c.blog) ?? 0) + c.usage.total_tokens);
+    }
+    let spendMismatches = 0;
+    let spendFromEvents = 0;
+    let spendAtProvider = 0;
+    for (const [blogId, e] of done) {
+      const fromEvent = (e.usage?.inputTokens ?? NaN) + (e.usage?.outputTokens ?? NaN);
+      const provider = atProvider.get(blogId) ?? 0;
+      spendFromEvents += fromEvent;
+      spendAtProvider += provider;
+      if (fromEvent !== provider) spendMismatches++;
+    }
+    // s and k of the calls in the measured windows (the first calls ask for the ceiling, before anything is learned).
+    const s = mean(measured.map((c) => c.endedAt! - c.at)) / WINDOW_MS;
+    const upFront = measured.map((c) => c.usage!.prompt_tokens + (c.maxCompletion ?? 0));
+    const k = mean(upFront) / mean(measured.map((c) => c.usage!.total_tokens));
+    const result: TokensCase = {
+      answerMs,
+      windows,
+      blogsDone: done.size,
+      blogsFailed: failed,
+      calls: calls.length,
+      rejected429: tokenLimit.rejected,
+      usedPerWindow,
+      utilisation: round(mean(usedPerWindow), 3),
+      windowMaxOverBudget: round(tokenLimit.windowMax / TPM, 3),
+      truncationRate: round(truncated / Math.max(1, answered.length), 4),
+      truncated,
+      spendMismatches,
+      spendFromEvents,
+      spendAtProvider,
+      answerShareOfWindow: round(s, 3),
+      upFrontOverCost: round(k, 3),
+      theoreticalCap: round(1 / (1 - s + s * k), 3),
+      meanMaxCompletion: round(mean(measured.map((c) => c.maxCompletion ?? 0))),
+      meanCompletion: round(mean(measured.map((c) => c.usage!.completion_tokens))),
+      load: [round(loadStart, 2), round(loadavg()[0]!, 2)],
+    };
+    say(
+      `  tokens, ${answerMs} ms answers: utilisation ${result.utilisation} (${usedPerWindow.join(', ')}), window max ` +
+        `${result.windowMaxOverBudget}, ${result.rejected429} 429s, ${truncated} cut off of ${answered.length}; ` +
+        `${done.size} blogs DONE, ${failed} FAILED, ${spendMismatches} spend mismatches; s ${result.answerShareOfWindow}, ` +
+        `k ${result.upFrontOverCost}, cap ${result.theoreticalCap}; load ${result.load.join(' → ')}`,
+    );
+    return result;
+  });
+}
+
+export async function runTokens(
+  quick: boolean,
+  say: (line: string) => void,
+  answers = quick ? [4_000] : [4_000, 15_000],
+): Promise<TokensResult> {
+  const base = process.env.REDIS_URL;
+  const redisUrl = base ? `${base.replace(/\/\d*$/, '')}/${REDIS_DB}` : undefined;
+  const windows = quick ? 1 : 3;
   say(
-    `tokens: utilisation ${result.utilisation} (${usedPerWindow.join(', ')}), window max ${result.windowMaxOverBudget}` +
-      ` of the budget, ${result.rejected429} 429s, ${failures} failures; answers ${result.answerShareOfWindow} of` +
-      ` the window, up-front count ${result.upFrontOverCost}x the cost`,
+    `tokens: npm start, budget ${TPM} per ${WINDOW_MS / 1000} s, ${IN_FLIGHT} blogs in flight over ${STORES} stores, ` +
+      `${windows} window(s) after ${WARMUP_MS / 1000} s (${redisUrl ? 'Redis' : 'memory'})`,
   );
-  await tokens.stop();
-  await fake.close();
-  return result;
+  const cases: TokensCase[] = [];
+  for (const answerMs of answers) cases.push(await runCase(answerMs, windows, redisUrl, say));
+  return {
+    scenario: 'npm start against the fake OpenAI enforcing the budget (real path)',
+    tpm: TPM,
+    windowMs: WINDOW_MS,
+    stores: STORES,
+    inFlight: IN_FLIGHT,
+    articleTokens: ARTICLE_TOKENS,
+    spread: SPREAD,
+    store: redisUrl ? 'redis' : 'memory',
+    cases,
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await runTokens(process.argv.includes('--quick'), (line) => console.log(line));
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, 'answer-ms': { type: 'string', multiple: true } },
+  });
+  const answers = values['answer-ms']?.map(Number);
+  ensureDist({ log: (line: string) => console.log(line) });
+  const result = await runTokens(values.quick, (line) => console.log(line), answers);
   console.log(JSON.stringify(result));
 }

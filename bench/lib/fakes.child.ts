@@ -8,6 +8,12 @@
  * (every Wix call). With --workload, OpenAI, Replicate and the Wix draft create answer after the blog's own stage
  * time instead (`stageTime` of the latency-bound scenario), the blog named by the `[<blogId>]` tag its topic or
  * title carries through every prompt and title; the other Wix calls answer at once.
+ *
+ * With --openai-tpm, the fake OpenAI enforces that many tokens per 60 s as OpenAI counts them (fake.openai.ts) and
+ * cuts answers at `max_completion_tokens`; with --article-tokens, articles are that many completion tokens at the
+ * median, each answer's length drawn from a log-normal of spread --article-spread (σ), seeded by the blog (the
+ * `[tk-…]` tag of its title) and the request, so runs repeat. `GET /openai` then serves the fake's token count and
+ * every chat request: its blog, interval, `usage`, `finish_reason` and `max_completion_tokens`.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +31,9 @@ const { values } = parseArgs({
     'image-ms': { type: 'string', default: '120' },
     'wix-ms': { type: 'string', default: '5' },
     workload: { type: 'boolean', default: false },
+    'openai-tpm': { type: 'string' },
+    'article-tokens': { type: 'string' },
+    'article-spread': { type: 'string', default: '0' },
   },
 });
 const ms = (name: keyof typeof values) => Number(values[name]);
@@ -38,7 +47,10 @@ const timeOf = (stage: Stage, text: unknown, fixed: number): number => {
 const isDraftCreate = (path: string) => path === '/blog/v3/draft-posts';
 
 const [openai, replicate, wix] = await Promise.all([
-  startFakeOpenAi({ apiKey: FAKE_KEYS.openai }),
+  startFakeOpenAi({
+    apiKey: FAKE_KEYS.openai,
+    ...(values['openai-tpm'] ? { tpm: Number(values['openai-tpm']), cutAtMax: true } : {}),
+  }),
   startFakeReplicate({ token: FAKE_KEYS.replicate, runMs: (req) => timeOf('image', req.body, ms('image-ms')) }),
   startFakeWix({
     appId: FAKE_KEYS.wixAppId,
@@ -47,13 +59,40 @@ const [openai, replicate, wix] = await Promise.all([
       values.workload ? (isDraftCreate(path) ? timeOf('publish', body, 0) : 0) : ms('wix-ms'),
   }),
 ]);
+/** The `[tk-…]` tag of the blog a request is for (token benchmark), if any. */
+const blogOf = (messages: unknown) => /\[(tk-[\w-]+)\]/.exec(JSON.stringify(messages ?? ''))?.[1];
+/** A number in [0, 1) from a string (FNV-1a), for seeded draws. */
+const unit = (s: string) => {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return ((h >>> 0) + 0.5) / 2 ** 32;
+};
+const asked = new Map<string, number>();
+/** An article of about `tokens` completion tokens (fake.openai.ts counts 4 characters a token). */
+const articleOf = (tokens: number) => {
+  const head = JSON.stringify({ title: 'Green tea, brewed right', excerpt: 'Leaves, water, time.', body_markdown: '' });
+  const line = 'Water just off the boil scorches green tea; let it rest a minute. ';
+  const body = `## Why it matters\n\n${line.repeat(Math.ceil((4 * tokens) / line.length))}`;
+  return JSON.stringify({ ...(JSON.parse(head) as object), body_markdown: body.slice(0, 4 * tokens - head.length) });
+};
 openai.script((req) => {
   const body = req.body as { response_format?: { json_schema?: { name?: string } }; messages?: unknown };
   const ideas = body.response_format?.json_schema?.name === 'blog_ideas';
+  const median = Number(values['article-tokens'] ?? NaN);
+  const blog = blogOf(body.messages);
+  let content: string | undefined;
+  if (!ideas && Number.isFinite(median) && blog) {
+    const n = (asked.get(blog) ?? 0) + 1;
+    asked.set(blog, n);
+    // Box-Muller from two seeded uniforms: one draw per blog and request.
+    const z = Math.sqrt(-2 * Math.log(unit(`${blog}/${n}/a`))) * Math.cos(2 * Math.PI * unit(`${blog}/${n}/b`));
+    content = articleOf(Math.round(median * Math.exp(Number(values['article-spread']) * z)));
+  }
   return {
     delayMs: ideas
       ? timeOf('ideas', body.messages, ms('ideas-ms'))
       : timeOf('article', body.messages, ms('article-ms')),
+    ...(content !== undefined ? { content } : {}),
   };
 });
 
@@ -87,6 +126,21 @@ const control = createServer((req, res) => {
   if (req.url === '/requests') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(log()));
+  } else if (req.url === '/openai') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        tokenLimit: openai.tokenLimit() ?? null,
+        calls: openai.completions().map((r) => ({
+          blog: blogOf((r.body as { messages?: unknown } | undefined)?.messages) ?? null,
+          at: r.at,
+          endedAt: r.endedAt ?? null,
+          usage: r.usage ?? null,
+          finishReason: r.finishReason ?? null,
+          maxCompletion: (r.body as { max_completion_tokens?: number } | undefined)?.max_completion_tokens ?? null,
+        })),
+      }),
+    );
   } else if (req.url === '/reset' && req.method === 'POST') {
     openai.requests.length = 0;
     replicate.requests.length = 0;

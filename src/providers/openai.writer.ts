@@ -87,7 +87,7 @@ export function parseRetryAfter(headers: Headers | undefined, now = Date.now()):
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** The `x-ratelimit-*-tokens` headers of an answer; `null` when it has neither. */
+/** The `x-ratelimit-*-tokens` headers of an answer (and `openai-processing-ms`); `null` without the first two. */
 export function providerTokens(headers: Headers | undefined): ProviderTokens | null {
   const num = (name: string) => {
     const value = headers?.get(name);
@@ -96,8 +96,13 @@ export function providerTokens(headers: Headers | undefined): ProviderTokens | n
   };
   const limit = num('x-ratelimit-limit-tokens');
   const remaining = num('x-ratelimit-remaining-tokens');
+  const processingMs = num('openai-processing-ms');
   if (limit === undefined && remaining === undefined) return null;
-  return { ...(limit !== undefined ? { limit } : {}), ...(remaining !== undefined ? { remaining } : {}) };
+  return {
+    ...(limit !== undefined ? { limit } : {}),
+    ...(remaining !== undefined ? { remaining } : {}),
+    ...(processingMs !== undefined ? { processingMs } : {}),
+  };
 }
 
 /** The instructions every call shares: language, tone and keywords of the request. */

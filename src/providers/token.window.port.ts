@@ -6,6 +6,11 @@ export interface ProviderTokens {
   limit?: number;
   /** `x-ratelimit-remaining-tokens`: what it had left when the request arrived, the request counted. */
   remaining?: number;
+  /**
+   * `openai-processing-ms`: how long the provider worked on the request, so it arrived at least this long before
+   * the answer came back (a settled entry then counts from no later than that; token.window.ts).
+   */
+  processingMs?: number;
 }
 
 /** One reservation: settle it once with the tokens the call really used and what the provider said. */

@@ -50,9 +50,10 @@ return hint`;
 
 /**
  * KEYS: win, cap, foreign, probe, last foreign seen. ARGV: id, old tokens, new tokens, window, slack, capMs, then what the provider
- * said: limit, remaining, and 'none' when it answered without the headers. Ours, for what the provider counted
- * beyond it: every entry of ours in the window when this call reserved, and every one since (token.window.ts).
- * Moves the entry to min(now, its time + slack) with the new tokens (dropped at 0), frees the probe, records the
+ * said: limit, remaining, 'none' when it answered without the headers, and its processing time. Ours, for what the
+ * provider counted beyond it: every entry of ours in the window when this call reserved, and every one since
+ * (token.window.ts). Moves the entry to now − processing (not before its time), else min(now, its time + slack)
+ * (`arrivedBy` in token.window.ts) with the new tokens (dropped at 0), frees the probe, records the
  * provider's limit and the tokens it counted beyond ours (when two answers in a row say so).
  */
 const SETTLE = `${NOW}
@@ -66,7 +67,8 @@ if score then
 end
 redis.call('ZREM', KEYS[1], id .. ':' .. old)
 local at = now
-if score then at = math.min(now, tonumber(score) + slack) end
+if score and ARGV[10] ~= '' then at = math.max(tonumber(score), now - tonumber(ARGV[10]))
+elseif score then at = math.min(now, tonumber(score) + slack) end
 if new > 0 then
   redis.call('ZADD', KEYS[1], at, id .. ':' .. new)
   redis.call('PEXPIRE', KEYS[1], window * 2)
@@ -131,7 +133,7 @@ export function redisSteps(
       await redis.inkwellTpmSettle(
         ...[win, cap, foreign, probe, `${foreign}:last`],
         ...[id, old, tokens, opts.windowMs, opts.slackMs, opts.capMs],
-        ...[seen?.limit ?? '', seen?.remaining ?? '', seen === null ? 'none' : ''],
+        ...[seen?.limit ?? '', seen?.remaining ?? '', seen === null ? 'none' : '', seen?.processingMs ?? ''],
       );
     },
     async pause(ms) {

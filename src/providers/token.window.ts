@@ -7,11 +7,12 @@
  * So before a call we `reserve` at least as much as OpenAI will count (see `estimateTokens` in openai.writer.ts),
  * waiting until it fits in the last 60 s; once the answer is in, we `settle` the entry to the tokens the answer's
  * `usage` reports (kept at the estimate when the call failed without one, dropped after a 429). The settled entry
- * stays counted from the latest moment the request can have reached the provider: its reservation plus `slackMs`
- * (2 s in a 60 s window, as the provider limiter's ARRIVAL_SLACK_MS), or the call's end when sooner. Counting it from
- * the call's end instead (as before) kept every call's tokens a call's duration longer than the provider does: with
- * answers taking 1/15 of the window that alone cost 5 to 7 % of the budget (bench/tokens.bench.ts). A call alone
- * larger than the whole budget still runs, alone.
+ * stays counted from the latest moment the request can have reached the provider (`arrivedBy`): the answer's end
+ * less the provider's `openai-processing-ms` when it sent one (OpenAI does), else its reservation plus `slackMs` (2 s
+ * in a 60 s window, as the provider limiter's ARRIVAL_SLACK_MS) or the call's end when sooner. Counting it from the
+ * call's end (as at first) kept every call's tokens a call's duration longer than the provider does; the 2 s slack
+ * still keeps them up to 2 s longer, some 3 % of the budget, and is a guess that a request leaving later under load
+ * breaks (bench/tokens.bench.ts). A call alone larger than the whole budget still runs, alone.
  *
  * The provider's own view, read from every answer's `x-ratelimit-*-tokens` headers (`settle(tokens, seen)`):
  * - its limit (`-limit-tokens`) caps ours when lower (another tier, a key shared with a smaller budget); until one
@@ -50,6 +51,17 @@ export interface TokenWindowOptions {
   slackMs?: number;
   redis?: { url: string; prefix?: string };
   now?: () => number;
+}
+
+/**
+ * The latest moment a settled call's request can have reached the provider. With the provider's
+ * `openai-processing-ms`: the answer's end less that time (the request arrived at least that long before the answer
+ * was back), never before the reservation: a bound, not a guess, also when the request left late. Without it: the
+ * reservation plus the slack, or the end when sooner.
+ */
+export function arrivedBy(reservedAt: number, now: number, slackMs: number, processingMs?: number): number {
+  if (processingMs !== undefined) return Math.max(reservedAt, now - processingMs);
+  return Math.min(now, reservedAt + slackMs);
 }
 
 /** In-memory steps: the same rules as the Redis scripts, for one process. */
@@ -99,7 +111,7 @@ function memorySteps(o: { tpm: number; windowMs: number; slackMs: number; now: (
       let own = 0;
       if (entry) for (const e of entries.values()) if (e.at > entry.at - o.windowMs) own += e.tokens;
       entries.delete(id);
-      const at = entry ? Math.min(t, entry.at + o.slackMs) : t;
+      const at = entry ? arrivedBy(entry.at, t, o.slackMs, seen?.processingMs) : t;
       if (tokens > 0) entries.set(id, { at, tokens });
       if (probe?.id === id) probe = undefined;
       if (seen?.limit !== undefined) {

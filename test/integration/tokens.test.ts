@@ -7,7 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createOpenAiWriter, MAX_COMPLETION_TOKENS } from '../../src/providers/openai.writer';
 import type { TextCall } from '../../src/providers/text.port';
-import { createTokenWindow, parseResetDuration, type TokenWindow } from '../../src/providers/token.window';
+import { arrivedBy, createTokenWindow, parseResetDuration, type TokenWindow } from '../../src/providers/token.window';
 import { startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
 import { describeWithRedis } from '../support/servers';
 
@@ -136,6 +136,45 @@ describe('tokens per minute (in memory)', () => {
     await (await second.catch(() => undefined))?.settle(0);
   });
 
+  it("with the provider's processing time, a settled call counts from its answer's end less that time", async () => {
+    let clock = 0;
+    const tokens = createTokenWindow({
+      name: 'openai',
+      tpm: 1_000,
+      windowMs: 10_000,
+      slackMs: 2_000,
+      now: () => clock,
+    });
+    windows.push(tokens);
+    const first = await tokens.reserve(600);
+    clock = 5_000; // answered 5 s after it reserved; the provider says it worked 4,990 ms on it: it arrived by 10 ms
+    await first.settle(600, { limit: 1_000, remaining: 400, processingMs: 4_990 });
+    clock = 10_011; // out of the provider's window, though not yet 2 s (the slack) + 10 s after the reservation
+    const soon = (p: Promise<unknown>) =>
+      Promise.race([p.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 600))]);
+    const ac = new AbortController();
+    const second = tokens.reserve(600, ac.signal);
+    expect(await soon(second)).toBe(true);
+    ac.abort();
+    await (await second.catch(() => undefined))?.settle(0);
+    // Never before the reservation, whatever the provider says.
+    expect(arrivedBy(1_000, 5_000, 2_000, 9_000)).toBe(1_000);
+    expect(arrivedBy(1_000, 5_000, 2_000)).toBe(3_000);
+    expect(arrivedBy(1_000, 5_000, 2_000, 3_500)).toBe(1_500);
+    // A request that left late (a busy event loop): its arrival by the provider's time, later than the slack's.
+    expect(arrivedBy(1_000, 5_000, 2_000, 100)).toBe(4_900);
+  });
+
+  it('the fake cuts an answer longer than max_completion_tokens, as OpenAI does: paid for, and a retryable failure', async () => {
+    fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM, windowMs: WINDOW_MS, cutAtMax: true });
+    fake.script(() => ({ content: JSON.stringify({ title: 'Long', excerpt: '', body_markdown: 'x'.repeat(12_000) }) }));
+    const failures = await load(1, [writerFor(fake)]);
+    expect(failures).toEqual(['BAD_OUTPUT']);
+    const [request] = fake.completions();
+    expect(request!.finishReason).toBe('length');
+    expect(request!.usage!.completion_tokens).toBe(MAX_COMPLETION_TOKENS.blog_article);
+  });
+
   it('a call larger than the whole budget runs alone once the window is empty', async () => {
     let clock = 0;
     const tokens = createTokenWindow({ name: 'openai', tpm: 1_000, windowMs: 10_000, slackMs: 100, now: () => clock });
@@ -178,6 +217,21 @@ await describeWithRedis('tokens per minute shared through Redis', (redis) => {
     expect(fake.tokenLimit()!.rejected).toBe(0);
     expect(fake.tokenLimit()!.windowMax).toBeLessThanOrEqual(TPM * 1.1);
   }, 60_000);
+
+  it("a settled call counts from its answer's end less the provider's processing time (Redis server time)", async () => {
+    const shared = { url: redis().url, prefix: `${redis().prefix}-processing` };
+    const tokens = createTokenWindow({ name: 'openai', tpm: 1_000, windowMs: 1_500, slackMs: 1_400, redis: shared });
+    windows.push(tokens);
+    const first = await tokens.reserve(600);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // It arrived by 10 ms after the reservation: out of the window 1.51 s after it, not 2.5 s (answer's end + 1.5 s).
+    await first.settle(600, { limit: 1_000, remaining: 400, processingMs: 990 });
+    const settledAt = Date.now();
+    const second = await tokens.reserve(600);
+    const waited = Date.now() - settledAt;
+    await second.settle(0);
+    expect(waited).toBeLessThan(1_100);
+  }, 20_000);
 
   it("two processes, the provider's limit lower than INKWELL_OPENAI_TPM: the headers cap both, no 429", async () => {
     fake = await startFakeOpenAi({ apiKey: KEY, tpm: TPM / 2, windowMs: WINDOW_MS });

@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 export interface RecordedRequest {
   /** The `usage` a 200 completion reported, as the client was told it. */
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  /** The `finish_reason` a 200 completion carried (`length`: cut off at `max_completion_tokens`). */
+  finishReason?: string;
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
@@ -216,7 +218,7 @@ function completion(body: ChatBody, content: string | null, finishReason = 'stop
  * OpenAI's tokens-per-minute, as it behaves: a request counts when it arrives, by its prompt's characters plus its
  * `max_completion_tokens` (`max_tokens`; 4096 when it names none); one that does not fit what the last `windowMs`
  * left is answered 429 at once and counts nothing. Once answered, a request counts the tokens its `usage` reports.
- * Every answer carries the `x-ratelimit-*-tokens` headers.
+ * Every answer carries the `x-ratelimit-*-tokens` headers (and a 200 `openai-processing-ms`).
  */
 function createTokenLimit(tpm: number, windowMs: number) {
   const log: Array<{ at: number; tokens: number }> = [];
@@ -253,9 +255,13 @@ function createTokenLimit(tpm: number, windowMs: number) {
   };
 }
 
-/** Starts the fake; with `apiKey`, any other bearer token gets OpenAI's 401; with `tpm`, its token limit holds. */
+/**
+ * Starts the fake; with `apiKey`, any other bearer token gets OpenAI's 401; with `tpm`, its token limit holds; with
+ * `cutAtMax`, an answer longer than the request's `max_completion_tokens` is cut there, as OpenAI does:
+ * `finish_reason: length`, the content truncated, `completion_tokens` the maximum (paid for all the same).
+ */
 export async function startFakeOpenAi(
-  opts: { apiKey?: string; tpm?: number; windowMs?: number } = {},
+  opts: { apiKey?: string; tpm?: number; windowMs?: number; cutAtMax?: boolean } = {},
 ): Promise<FakeOpenAi> {
   let script: (req: RecordedRequest, index: number) => OpenAiReply | undefined = () => undefined;
   const queue: OpenAiReply[] = [];
@@ -282,7 +288,13 @@ export async function startFakeOpenAi(
     const index = count++;
     const reply = queue.shift() ?? script(req, index) ?? {};
     if (isHttpReply(reply)) return reply;
-    const content = reply.content === undefined ? normalContent(body) : reply.content;
+    let content = reply.content === undefined ? normalContent(body) : reply.content;
+    let finishReason = reply.finishReason;
+    const max = (body as { max_completion_tokens?: number }).max_completion_tokens;
+    if (opts.cutAtMax && max !== undefined && content && tokensOf(content) + 1 > max) {
+      content = content.slice(0, 4 * (max - 1));
+      finishReason = 'length';
+    }
     if (content === undefined) {
       return apiError(
         400,
@@ -291,8 +303,9 @@ export async function startFakeOpenAi(
         'response_format json_schema named blog_ideas or blog_article',
       );
     }
-    const answer = completion(body, content, reply.finishReason, reply.refusal ?? null);
+    const answer = completion(body, content, finishReason, reply.refusal ?? null);
     req.usage = answer.usage;
+    req.finishReason = answer.choices[0]!.finish_reason;
     // The estimate is held while the request runs; the reported usage replaces it once answered.
     if (admitted?.ok) {
       const { entry } = admitted;
@@ -301,7 +314,11 @@ export async function startFakeOpenAi(
     return {
       status: 200,
       body: answer,
-      ...(admitted?.ok ? { headers: admitted.headers() } : {}),
+      // `openai-processing-ms`, as OpenAI sends it: from arrival to the answer (the timer may fire later: never more).
+      headers: {
+        'openai-processing-ms': String(reply.delayMs ?? 0),
+        ...(admitted?.ok ? admitted.headers() : {}),
+      },
       ...(reply.delayMs !== undefined ? { delayMs: reply.delayMs } : {}),
     };
   });
