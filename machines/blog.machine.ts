@@ -31,7 +31,7 @@ import type {
   Idea,
   PublishedPost,
   Stage,
-  StageError,
+  StageFailure,
   StageOutput,
   Usage,
   WorkingStage,
@@ -55,7 +55,7 @@ export interface BlogContext {
   /** Failed attempts of the current stage. */
   attempts: number;
   /** The last failure of the current stage, kept while it backs off. */
-  lastError?: StageError;
+  lastError?: StageFailure;
   /** End of the current backoff wait. */
   retryAt?: number;
   /** When AWAITING_SELECTION gives up. */
@@ -111,10 +111,10 @@ function stageInput({ context }: { context: BlogContext }): StageInput {
   };
 }
 
-/** Turns whatever a stage actor threw into a `StageError`; unknown failures are retryable. */
-export function toStageError(error: unknown): StageError {
+/** Turns whatever a stage actor threw into a `StageFailure`; unknown failures are retryable. */
+export function toStageError(error: unknown): StageFailure {
   if (error && typeof error === 'object' && 'code' in error && 'message' in error) {
-    const e = error as Partial<StageError>;
+    const e = error as Partial<StageFailure>;
     return {
       code: String(e.code),
       message: String(e.message),

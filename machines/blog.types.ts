@@ -113,7 +113,7 @@ export function addUsage(a: Usage | undefined, b: Partial<Usage> | undefined): U
 }
 
 /** A stage failure as the stage actors report it: plain JSON, never an `Error`. */
-export interface StageError {
+export interface StageFailure {
   code: string;
   message: string;
   retryable: boolean;

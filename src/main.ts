@@ -9,7 +9,7 @@ const LINGER_MS = 250;
 
 const stop = watchStopSignals({ deadlineMs: 14_000, repeatGapMs: 1_000 });
 try {
-  const { serve } = await import('./serve');
+  const { serve } = await import('./app/serve');
   const code = await serve(stop);
   // After a signal, linger a moment before exiting: npm forwards each copy of the signal it receives to us, late when
   // it is busy, and a copy landing while node tears down its signal handlers would end us by that signal instead of

@@ -10,7 +10,7 @@
  * `LOCK TABLE store_leases IN EXCLUSIVE MODE` while A resumes: lease updates (A's renew) wait, lease reads (the fence)
  * go through. B's renewals wait too, so B runs with a TTL that outlives the lock.
  *
- * Removing the fence (`createBlogRepo(db)` without `fenceOwner` in src/runtime/runtime.ts) makes A commit the image
+ * Removing the fence (`createBlogRepo(db)` without `fenceOwner` in src/app/runtime.ts) makes A commit the image
  * and go on to PUBLISHING and DONE; removing the publish stage's wait for its commit makes A publish the post.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
