@@ -10,7 +10,7 @@ import type { WebhookPrediction } from '../providers/replicate.webhooks';
 /** The relay: `send` puts a verified prediction on the bus; `stop` stops listening. */
 export interface HooksRelay {
   secret: string;
-  send(prediction: unknown): void;
+  send: (prediction: unknown) => void;
   stop(): void;
 }
 
