@@ -1,6 +1,6 @@
 /**
  * Entry of `npm start`. Stop signals are watched before anything else loads (loading takes a second or two), so a
- * SIGTERM or SIGINT at any point of start-up stops cleanly; the composition root is `serve.ts`.
+ * SIGTERM or SIGINT at any point of start-up stops cleanly; `app/serve.ts` runs the composition root (`app/compose.ts`).
  */
 import { EXIT, watchStopSignals } from './runtime/shutdown';
 

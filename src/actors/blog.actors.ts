@@ -43,7 +43,7 @@ export interface BlogActorDeps {
   onCall?: (
     stage: string,
     phase: 'start' | 'ok' | 'error',
-    error?: StageFailure,
+    failure?: StageFailure,
     owner?: { blogId: string; instanceId: string; attempt: number },
   ) => void;
   /** Called when a stage hit an outage of PostgreSQL, NATS or Redis and runs its attempt again once it waited. */
@@ -55,8 +55,11 @@ export interface BlogActorDeps {
 /** Waits before running an attempt again after an outage: 250 ms doubling to 5 s. */
 const outageDelay = (tries: number) => Math.min(5_000, 250 * 2 ** Math.min(tries - 1, 5));
 
-/** Converts anything thrown by a provider into a `StageFailure`; unknown errors are retryable. */
-export function describeFailure(error: unknown, at: number): StageFailure {
+/**
+ * The `StageFailure` of anything a provider threw: a `StageFailureError` (or another `InkwellError`) keeps its code;
+ * anything else is a retryable INTERNAL.
+ */
+export function toStageFailure(error: unknown, at: number): StageFailure {
   if (error instanceof StageFailureError) {
     return {
       code: error.code,
@@ -124,7 +127,7 @@ export function createBlogActors(deps: BlogActorDeps) {
         deps.onCall?.(name, 'ok', undefined, owner);
         return { result, at: now(), ...(spent ? { usage: spent } : {}) };
       } catch (error) {
-        const failure: StageFailure = { ...describeFailure(error, now()), ...(spent ? { usage: spent } : {}) };
+        const failure: StageFailure = { ...toStageFailure(error, now()), ...(spent ? { usage: spent } : {}) };
         deps.onCall?.(name, 'error', failure, owner);
         // An Error for the stack trace, carrying the plain fields the machine reads (it keeps only those).
         throw Object.assign(new Error(failure.message), failure);
