@@ -1,11 +1,26 @@
 /** The selection of a bulk command: the blogs matching its filters that the command can move, in pages. */
 import { sql, type SQL } from 'drizzle-orm';
-import { FINAL_STATUSES } from '../../machines/blog.types';
-import type { BulkFilter } from '../intake/bulk.schema';
+import { FINAL_STATUSES, type BlogStatus, type Stage } from '../../machines/blog.types';
 import { rowsOf, type Db } from './database';
 
 /** The bulk commands and the statuses each one can move. */
 export type BulkCommandName = 'retry' | 'cancel';
+
+/**
+ * What a bulk command selects blogs by, all ANDed (the body `intake/bulk.schema.ts` checks, without `dryRun`);
+ * declared here so that db/ needs nothing from intake/.
+ */
+export interface BulkFilter {
+  instanceId?: string;
+  status?: BlogStatus;
+  /** The error code of a `FAILED` blog. */
+  code?: string;
+  /** The stage a `FAILED` blog failed in, or the status a blog is working in. */
+  stage?: Stage;
+  /** ISO 8601 times. */
+  createdAfter?: string;
+  createdBefore?: string;
+}
 
 /** A blog a bulk command will send its command to. */
 export interface BulkTarget {

@@ -9,7 +9,7 @@
  */
 import DataLoader from 'dataloader';
 import { sql } from 'drizzle-orm';
-import type { ProviderRefs } from '../providers/refs.port';
+import type { ProviderRefs } from './refs.port';
 import { rowsOf, type Db } from './database';
 
 interface RefKey {

@@ -11,7 +11,7 @@ import type { ImageCall, ImageMaker } from './image.port';
 import { clip } from './offline/offline.templates';
 import { abortedFailure, sleep } from './offline/seed';
 import { parseRetryAfter, type ProviderLimit } from './openai.writer';
-import type { ProviderRefs } from './refs.port';
+import type { ProviderRefs } from '../db/refs.port';
 import type { PredictionWaiters } from './replicate.webhooks';
 
 /** Options of the Replicate image maker; `model` is `owner/name` or `owner/name:version`. */

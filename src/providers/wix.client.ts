@@ -85,9 +85,17 @@ export function httpFailure(res: RawResponse, what: string, instanceId: string):
   if (status >= 500) return new StageFailureError('WIX_UNAVAILABLE', base, true, res.retryAfterMs);
   if (status === 408) return new StageFailureError('WIX_TIMEOUT', base, true);
   if (status === 401)
-    return new StageFailureError('WIX_AUTH', `${base}; a fresh access token was refused too: is the app installed?`, false);
+    return new StageFailureError(
+      'WIX_AUTH',
+      `${base}; a fresh access token was refused too: is the app installed?`,
+      false,
+    );
   if (status === 403)
-    return new StageFailureError('WIX_FORBIDDEN', `${base}; the app lacks a permission (Manage Blog, Media) on it`, false);
+    return new StageFailureError(
+      'WIX_FORBIDDEN',
+      `${base}; the app lacks a permission (Manage Blog, Media) on it`,
+      false,
+    );
   if (status === 404) return new StageFailureError('WIX_NOT_FOUND', base, false);
   if (status === 400) return new StageFailureError('WIX_BAD_REQUEST', base, false);
   return new StageFailureError('WIX_REJECTED', base, false);

@@ -15,7 +15,7 @@ import type { PublishedPost } from '../../machines/blog.types';
 import { StageFailureError } from '../errors';
 import { sanitizeHtml } from './html';
 import type { PublishCall, Publisher } from './publisher.port';
-import type { ProviderRefs } from './refs.port';
+import type { ProviderRefs } from '../db/refs.port';
 import { displayNameFor, importedImage, isObject, parseJson, postUrl, type WixImage } from './wix.answers';
 import { createWixClient, type WixClient, type WixLimit } from './wix.client';
 

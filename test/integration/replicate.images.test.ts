@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Article } from '../../machines/blog.types';
 import { StageFailureError } from '../../src/errors';
 import type { ImageCall } from '../../src/providers/image.port';
-import type { ProviderRefs } from '../../src/providers/refs.port';
+import type { ProviderRefs } from '../../src/db/refs.port';
 import {
   createReplicateImages,
   PREDICTION_REF,

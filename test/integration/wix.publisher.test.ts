@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Article, HeaderImage, PublishedPost } from '../../machines/blog.types';
 import { StageFailureError } from '../../src/errors';
 import type { PublishCall, Publisher } from '../../src/providers/publisher.port';
-import type { ProviderRefs } from '../../src/providers/refs.port';
+import type { ProviderRefs } from '../../src/db/refs.port';
 import { createWixPublisher, WIX_REFS, type WixPublisherOptions } from '../../src/providers/wix.publisher';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';
 
