@@ -48,18 +48,24 @@ function conditions(name: BulkCommandName, f: BulkFilter): SQL {
   return sql.join(parts, sql` and `);
 }
 
+/** The port bulk commands select their blogs through (intake/bulk.ts). */
+export interface BulkRepo {
+  /** How many blogs `name` with filter `f` would move now. */
+  count(name: BulkCommandName, f: BulkFilter): Promise<number>;
+  /** The next `limit` matching blogs after `afterId`, by blog id (a keyset page: each blog is seen once). */
+  page(name: BulkCommandName, f: BulkFilter, afterId: string, limit: number): Promise<BulkTarget[]>;
+}
+
 /** Creates the bulk selection queries over `db`. */
-export function createBulkRepo(db: Db) {
+export function createBulkRepo(db: Db): BulkRepo {
   return {
-    /** How many blogs `name` with filter `f` would move now. */
-    async count(name: BulkCommandName, f: BulkFilter): Promise<number> {
+    async count(name, f) {
       const [row] = rowsOf<{ n: number }>(
         await db.execute(sql`select count(*)::int as n from blogs where ${conditions(name, f)}`),
       );
       return row?.n ?? 0;
     },
-    /** The next `limit` matching blogs after `afterId`, by blog id (a keyset page: each blog is seen once). */
-    async page(name: BulkCommandName, f: BulkFilter, afterId: string, limit: number): Promise<BulkTarget[]> {
+    async page(name, f, afterId, limit) {
       return rowsOf<BulkTarget>(
         await db.execute(sql`
           select blog_id as "blogId", instance_id as "instanceId" from blogs
@@ -69,6 +75,3 @@ export function createBulkRepo(db: Db) {
     },
   };
 }
-
-/** The bulk repository's interface. */
-export type BulkRepo = ReturnType<typeof createBulkRepo>;
