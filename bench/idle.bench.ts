@@ -18,7 +18,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
-import { createRuntime } from '../src/runtime/runtime';
+import { createRuntime } from '../src/app/runtime';
 import { withFreshDatabase } from './lib/database';
 import { createInstantProviders } from './lib/sim';
 import { cleanEnv, exited, memoryOf, spawnTsx } from './lib/spawn';

@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config';
 import type { Providers } from '../src/providers/providers';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
-import { createRuntime } from '../src/runtime/runtime';
+import { createRuntime } from '../src/app/runtime';
 import { startLifecycleWorker, type LegacyWorker } from './baselines/lifecycle.worker';
 import { createLegacyTable, insertLegacyBlog, selectLegacyIdea, type OnLegacyStatus } from './baselines/legacy.table';
 import { startStageWorker } from './baselines/stage.worker';

@@ -15,7 +15,7 @@ import { openPglite } from '../src/db/pglite.client';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
 import type { Providers } from '../src/providers/providers';
-import { createRuntime } from '../src/runtime/runtime';
+import { createRuntime } from '../src/app/runtime';
 import { measuredCommit } from './lib/commit';
 
 const BLOGS = 1000;

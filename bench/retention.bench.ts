@@ -26,7 +26,7 @@ import { openPostgres } from '../src/db/pg.client';
 import { createRetentionRepo } from '../src/db/retention.repo';
 import { createLogger } from '../src/logger';
 import { createRetention } from '../src/runtime/retention';
-import { createRuntime } from '../src/runtime/runtime';
+import { createRuntime } from '../src/app/runtime';
 import { ADMIN_URL, withFreshDatabase, type FreshDatabase } from './lib/database';
 import { createInstantProviders } from './lib/sim';
 import { cleanEnv, exited, spawnTsx } from './lib/spawn';

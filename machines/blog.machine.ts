@@ -20,122 +20,40 @@
  * `admission`, `ideas`, `article`, `image`, `publish`, `wait`.
  */
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { backoffDelay } from './backoff';
+import {
+  admissionInput,
+  initialContext,
+  stageInput,
+  type AdmissionInput,
+  type BlogContext,
+  type BlogEvent,
+  type BlogInput,
+  type BlogRejection,
+  type StageInput,
+} from './blog.context';
+import {
+  backingOff,
+  canRetry,
+  failedContext,
+  resumingFailed,
+  selectionRejected,
+  selectionTimedOut,
+  stageFailureOf,
+} from './blog.failure';
 import { addUsage } from './blog.types';
-import type {
-  Article,
-  BlogFailure,
-  BlogRequest,
-  BlogSettings,
-  HeaderImage,
-  Idea,
-  PublishedPost,
-  Stage,
-  StageError,
-  StageOutput,
-  Usage,
-  WorkingStage,
-} from './blog.types';
+import type { Article, HeaderImage, Idea, PublishedPost, Stage, StageOutput, Usage, WorkingStage } from './blog.types';
+
+export type { AdmissionInput, BlogContext, BlogEvent, BlogInput, BlogRejection, StageInput } from './blog.context';
+export { admissionInput } from './blog.context';
 
 /** Bumped whenever a change could make older snapshots restore wrongly; see `blog.migrations.ts`. */
 export const BLOG_MACHINE_VERSION = 2;
 
-/** Everything the blog remembers; JSON-safe, persisted with every transition. */
-export interface BlogContext {
-  blogId: string;
-  instanceId: string;
-  request: BlogRequest;
-  settings: BlogSettings;
-  ideas?: Idea[];
-  idea?: Idea;
-  article?: Article;
-  image?: HeaderImage;
-  post?: PublishedPost;
-  error?: BlogFailure;
-  /** Failed attempts of the current stage. */
-  attempts: number;
-  /** The last failure of the current stage, kept while it backs off. */
-  lastError?: StageError;
-  /** End of the current backoff wait. */
-  retryAt?: number;
-  /** When AWAITING_SELECTION gives up. */
-  selectionDeadline?: number;
-  /** What the blog has spent so far, retries and repeats included; absent in snapshots from before it was kept. */
-  usage?: Usage;
-  /** The stage PENDING's admission leads to after a SELECT or a RETRY; absent at creation (ideas or content). */
-  resumes?: WorkingStage;
-}
-
-/** What the runtime passes to create a blog. */
-export interface BlogInput {
-  blogId: string;
-  instanceId: string;
-  request: BlogRequest;
-  settings: BlogSettings;
-}
-
-/** Events from outside; `at` is when the command was accepted. */
-export type BlogEvent =
-  { type: 'SELECT'; ideaIndex: number; at: number } | { type: 'CANCEL'; at: number } | { type: 'RETRY'; at: number };
-
-/** Emitted when an event was understood but could not be applied. */
-export interface BlogRejection {
-  type: 'rejected';
-  code: 'INVALID_SELECTION';
-  message: string;
-}
-
-/** Input of every stage actor: the blog as it is now. */
-export interface StageInput {
-  blogId: string;
-  instanceId: string;
-  request: BlogRequest;
-  idea?: Idea;
-  article?: Article;
-  image?: HeaderImage;
-  attempt: number;
-}
-
 const placeholder = <TOut, TIn>() =>
   fromPromise<TOut, TIn>(() => Promise.reject(new Error('actor not provided: use machine.provide')));
 
-function stageInput({ context }: { context: BlogContext }): StageInput {
-  return {
-    blogId: context.blogId,
-    instanceId: context.instanceId,
-    request: context.request,
-    idea: context.idea,
-    article: context.article,
-    image: context.image,
-    attempt: context.attempts + 1,
-  };
-}
-
-/** Turns whatever a stage actor threw into a `StageError`; unknown failures are retryable. */
-export function toStageError(error: unknown): StageError {
-  if (error && typeof error === 'object' && 'code' in error && 'message' in error) {
-    const e = error as Partial<StageError>;
-    return {
-      code: String(e.code),
-      message: String(e.message),
-      retryable: e.retryable !== false,
-      at: typeof e.at === 'number' ? e.at : 0,
-      ...(typeof e.retryAfterMs === 'number' ? { retryAfterMs: e.retryAfterMs } : {}),
-      ...(e.usage && typeof e.usage === 'object' ? { usage: addUsage(undefined, e.usage) } : {}),
-    };
-  }
-  return { code: 'INTERNAL', message: String(error), retryable: true, at: 0 };
-}
-
-/**
- * What PENDING's admission waits for: a slot of the blog's store and, when the stage it leads to calls the text
- * provider (ideas, content), the store's daily token budget too.
- */
-export const admissionInput = ({ context }: { context: BlogContext }) => ({
-  blogId: context.blogId,
-  instanceId: context.instanceId,
-  text: context.resumes !== 'GENERATING_IMAGE' && context.resumes !== 'PUBLISHING',
-});
+/** The stage failure an `onError` event carries. */
+const failureIn = (event: unknown) => stageFailureOf((event as { error?: unknown }).error);
 
 /** PENDING's admission done: enter the stage `stage` (the blog resumes it, or starts there), slot held. */
 const admittedTo = (stage: WorkingStage) => ({
@@ -162,7 +80,7 @@ export const blogMachine = setup({
     emitted: {} as BlogRejection,
   },
   actors: {
-    admission: placeholder<void, { blogId: string; instanceId: string; text?: boolean }>(),
+    admission: placeholder<void, AdmissionInput>(),
     ideas: placeholder<StageOutput<Idea[]>, StageInput>(),
     article: placeholder<StageOutput<Article>, StageInput>(),
     image: placeholder<StageOutput<HeaderImage>, StageInput>(),
@@ -171,10 +89,7 @@ export const blogMachine = setup({
   },
   guards: {
     hasIdea: ({ context }) => context.request.idea !== undefined,
-    canRetry: ({ context, event }) => {
-      const error = toStageError((event as { error?: unknown }).error);
-      return error.retryable && context.attempts + 1 < context.settings.maxAttempts;
-    },
+    canRetry: ({ context, event }) => canRetry(context, failureIn(event)),
     validSelection: ({ context, event }) =>
       event.type === 'SELECT' &&
       Number.isInteger(event.ideaIndex) &&
@@ -185,54 +100,24 @@ export const blogMachine = setup({
     failedInStage: ({ context }) => context.error !== undefined && context.error.stage !== 'AWAITING_SELECTION',
   },
   actions: {
-    scheduleRetry: assign(({ context, event }) => {
-      const error = toStageError((event as { error?: unknown }).error);
-      const attempts = context.attempts + 1;
-      const seed = `${context.blogId}`;
-      const delay = backoffDelay(attempts, context.settings.retryBaseMs, seed, error.retryAfterMs);
-      const { usage, ...lastError } = error;
-      return { attempts, lastError, retryAt: error.at + delay, usage: addUsage(context.usage, usage) };
-    }),
+    scheduleRetry: assign(({ context, event }) => backingOff(context, failureIn(event))),
     /** Adds what a finished attempt spent to the blog's total. */
     countUsage: assign({
       usage: ({ context, event }) => addUsage(context.usage, (event as { output?: { usage?: Usage } }).output?.usage),
     }),
-    fail: assign(({ context, event }, stage: Stage) => {
-      const error = toStageError((event as { error?: unknown }).error);
-      return {
-        attempts: 0,
-        lastError: undefined,
-        retryAt: undefined,
-        error: { stage, code: error.code, message: error.message, attempts: context.attempts + 1 },
-        usage: addUsage(context.usage, error.usage),
-      };
-    }),
+    fail: assign(({ context, event }, stage: Stage) => failedContext(context, failureIn(event), stage)),
     resetAttempts: assign({ attempts: 0, lastError: undefined, retryAt: undefined }),
     clearError: assign({ error: undefined, attempts: 0, lastError: undefined, retryAt: undefined }),
     /** A RETRY of a working stage: back to PENDING, to resume the stage that failed once admitted. */
-    resumeFailed: assign(({ context }) => ({
-      resumes: context.error?.stage as WorkingStage,
-      error: undefined,
-      attempts: 0,
-      lastError: undefined,
-      retryAt: undefined,
-    })),
+    resumeFailed: assign(({ context }) => resumingFailed(context)),
     admitted: assign({ resumes: undefined }),
-    rejectSelection: emit(({ context, event }) => ({
-      type: 'rejected' as const,
-      code: 'INVALID_SELECTION' as const,
-      message: `ideaIndex ${String((event as { ideaIndex?: unknown }).ideaIndex)} is not between 0 and ${(context.ideas?.length ?? 0) - 1}`,
-    })),
+    rejectSelection: emit(({ context, event }) =>
+      selectionRejected(context, (event as { ideaIndex?: unknown }).ideaIndex),
+    ),
   },
 }).createMachine({
   id: 'blog',
-  context: ({ input }) => ({
-    blogId: input.blogId,
-    instanceId: input.instanceId,
-    request: input.request,
-    settings: input.settings,
-    attempts: 0,
-  }),
+  context: ({ input }) => initialContext(input),
   initial: 'PENDING',
   on: {
     CANCEL: { target: '.CANCELLED' },
@@ -289,14 +174,7 @@ export const blogMachine = setup({
         input: ({ context }) => ({ until: context.selectionDeadline ?? 0 }),
         onDone: {
           target: 'FAILED',
-          actions: assign(({ context }) => ({
-            error: {
-              stage: 'AWAITING_SELECTION' as const,
-              code: 'SELECTION_TIMEOUT',
-              message: `no idea was selected within ${context.settings.selectionTimeoutMs} ms`,
-              attempts: 1,
-            },
-          })),
+          actions: assign(({ context }) => ({ error: selectionTimedOut(context) })),
         },
       },
       on: {

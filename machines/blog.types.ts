@@ -112,8 +112,13 @@ export function addUsage(a: Usage | undefined, b: Partial<Usage> | undefined): U
   };
 }
 
-/** A stage failure as the stage actors report it: plain JSON, never an `Error`. */
-export interface StageError {
+/**
+ * A stage failure: what one attempt of a stage ended with instead of a result, under this one name from the adapter
+ * to the event. Adapters throw it as `StageFailureError` (src/errors.ts); the stage actor stamps it (`at`, `usage`)
+ * and rejects with it; the machine backs off on it (context `lastError`) and, once it gives up, keeps its code and
+ * message in the blog's `BlogFailure` (context and event `error`). Plain JSON, never an `Error`.
+ */
+export interface StageFailure {
   code: string;
   message: string;
   retryable: boolean;
@@ -125,13 +130,11 @@ export interface StageError {
   usage?: Usage;
 }
 
-/** Why a blog is `FAILED`, as the contract shows it. */
-export interface BlogFailure {
-  stage: Stage;
-  code: string;
-  message: string;
-  attempts: number;
-}
+/**
+ * Why a blog is `FAILED`, as the contract shows it (the event's `error`): the code and message of the `StageFailure`
+ * that ended it, the stage it happened in and the attempts spent.
+ */
+export type BlogFailure = Pick<StageFailure, 'code' | 'message'> & { stage: Stage; attempts: number };
 
 /** Output of every stage actor: its result and when it was produced. */
 export interface StageOutput<T> {

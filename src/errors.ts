@@ -1,3 +1,5 @@
+import type { StageFailure } from '../machines/blog.types';
+
 /** Codes a command can be rejected with, over NATS and HTTP alike. */
 export type CommandErrorCode = 'INVALID_PAYLOAD' | 'NOT_FOUND' | 'INVALID_STATE' | 'INVALID_SELECTION' | 'UNAUTHORIZED';
 
@@ -24,8 +26,12 @@ export class CommandError extends InkwellError {
   }
 }
 
-/** A provider call that failed; the stage actor turns it into a machine `StageError`. */
-export class StageFailure extends InkwellError {
+/**
+ * A `StageFailure` (machines/blog.types.ts) as an adapter throws it: a provider call that failed, with its code,
+ * whether trying again may help and the provider's `Retry-After`. The stage actor turns it into the plain
+ * `StageFailure` the machine decides on (stamped with when, and what the attempt spent).
+ */
+export class StageFailureError extends InkwellError implements Omit<StageFailure, 'at' | 'usage'> {
   constructor(
     code: string,
     message: string,
@@ -95,11 +101,11 @@ const UNREACHABLE_MESSAGE =
 
 /**
  * Whether `error` (or one of its causes) says a server could not be reached, rather than that a request was wrong.
- * A `StageFailure` is never one: it is a provider's answer, even when its cause was a refused connection.
+ * A `StageFailureError` is never one: it is a provider's answer, even when its cause was a refused connection.
  */
 export function isConnectionFailure(error: unknown): boolean {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
-    if (e instanceof StageFailure) return false;
+    if (e instanceof StageFailureError) return false;
     if (e instanceof LeaseExpiredError) return true; // the lease could not be renewed in time: wait, like an outage
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNREACHABLE_SQLSTATE.test(code))) return true;

@@ -1,6 +1,6 @@
 /**
  * Entry of `npm start`. Stop signals are watched before anything else loads (loading takes a second or two), so a
- * SIGTERM or SIGINT at any point of start-up stops cleanly; the composition root is `serve.ts`.
+ * SIGTERM or SIGINT at any point of start-up stops cleanly; `app/serve.ts` runs the composition root (`app/compose.ts`).
  */
 import { EXIT, watchStopSignals } from './runtime/shutdown';
 
@@ -9,7 +9,7 @@ const LINGER_MS = 250;
 
 const stop = watchStopSignals({ deadlineMs: 14_000, repeatGapMs: 1_000 });
 try {
-  const { serve } = await import('./serve');
+  const { serve } = await import('./app/serve');
   const code = await serve(stop);
   // After a signal, linger a moment before exiting: npm forwards each copy of the signal it receives to us, late when
   // it is busy, and a copy landing while node tears down its signal handlers would end us by that signal instead of

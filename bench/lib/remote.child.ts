@@ -7,16 +7,10 @@
  * old system's stage time (ideas 5 s, article 30 s, image 10 s, publish 7 s, ±50 %) behind the real limiter with
  * the real limits and a real 60 s window (bench/lib/sim.ts: LIMITS), then answers with fixed content.
  */
-import { loadConfig } from '../../src/config';
-import { openBus } from '../../src/bus/open';
-import { openDatabase } from '../../src/db/open';
-import { createLogger } from '../../src/logger';
+import { composeRuntime } from '../../src/app/compose';
 import { createProviderLimiter } from '../../src/providers/limiter';
-import { createRuntime } from '../../src/runtime/runtime';
 import { createSimulatedProviders, LIMITS, SCALE, type LimiterName } from './sim';
 
-const config = loadConfig();
-const log = createLogger(config.INKWELL_LOG_LEVEL, config.INKWELL_NODE_ID);
 const quiet = { info() {}, warn() {}, error() {} };
 const limiters = Object.fromEntries(
   (Object.keys(LIMITS) as LimiterName[]).map((name) => [
@@ -24,10 +18,7 @@ const limiters = Object.fromEntries(
     createProviderLimiter({ name, ...LIMITS[name], windowMs: 60_000, log: quiet }),
   ]),
 ) as Record<LimiterName, ReturnType<typeof createProviderLimiter>>;
-const database = await openDatabase(config, log);
-const bus = await openBus(config, log);
-const providers = createSimulatedProviders('idle', limiters, SCALE);
-const runtime = createRuntime({ config, log, database, bus, providers });
+const { runtime } = await composeRuntime({ providers: () => createSimulatedProviders('idle', limiters, SCALE) });
 process.on(
   'SIGTERM',
   () =>

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../../src/config';
 import { openPostgres } from '../../src/db/pg.client';
 import { createLogger } from '../../src/logger';
-import { createRuntime } from '../../src/runtime/runtime';
+import { createRuntime } from '../../src/app/runtime';
 import { createInstantProviders } from './sim';
 
 const CREATE_CONCURRENCY = 64;

@@ -1,6 +1,6 @@
 /**
  * The stage actors the blog machine names, built from the ports: thin wrappers that call a provider,
- * stamp the time, and turn any failure into a plain `StageError` the machine can decide on.
+ * stamp the time, and turn any failure into a plain `StageFailure` the machine can decide on.
  */
 import { fromPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
@@ -10,11 +10,11 @@ import {
   type HeaderImage,
   type Idea,
   type PublishedPost,
-  type StageError,
+  type StageFailure,
   type StageOutput,
   type Usage,
 } from '../../machines/blog.types';
-import { InkwellError, isConnectionFailure, StageFailure } from '../errors';
+import { InkwellError, isConnectionFailure, StageFailureError } from '../errors';
 import { fromDeadline } from './deadline.actor';
 import { sleep } from '../providers/offline/seed';
 import { STATUS_OF_STAGE } from '../runtime/fleet.registry';
@@ -43,7 +43,7 @@ export interface BlogActorDeps {
   onCall?: (
     stage: string,
     phase: 'start' | 'ok' | 'error',
-    error?: StageError,
+    failure?: StageFailure,
     owner?: { blogId: string; instanceId: string; attempt: number },
   ) => void;
   /** Called when a stage hit an outage of PostgreSQL, NATS or Redis and runs its attempt again once it waited. */
@@ -55,9 +55,12 @@ export interface BlogActorDeps {
 /** Waits before running an attempt again after an outage: 250 ms doubling to 5 s. */
 const outageDelay = (tries: number) => Math.min(5_000, 250 * 2 ** Math.min(tries - 1, 5));
 
-/** Converts anything thrown by a provider into a `StageError`; unknown errors are retryable. */
-export function describeFailure(error: unknown, at: number): StageError {
-  if (error instanceof StageFailure) {
+/**
+ * The `StageFailure` of anything a provider threw: a `StageFailureError` (or another `InkwellError`) keeps its code;
+ * anything else is a retryable INTERNAL.
+ */
+export function toStageFailure(error: unknown, at: number): StageFailure {
+  if (error instanceof StageFailureError) {
     return {
       code: error.code,
       message: error.message,
@@ -73,7 +76,7 @@ export function describeFailure(error: unknown, at: number): StageError {
 }
 
 function missing(what: string): never {
-  throw new StageFailure('MISSING_INPUT', `${what} is missing: the blog cannot continue this stage`, false);
+  throw new StageFailureError('MISSING_INPUT', `${what} is missing: the blog cannot continue this stage`, false);
 }
 
 /** Builds the actors to pass to `blogMachine.provide({ actors })`. */
@@ -124,7 +127,7 @@ export function createBlogActors(deps: BlogActorDeps) {
         deps.onCall?.(name, 'ok', undefined, owner);
         return { result, at: now(), ...(spent ? { usage: spent } : {}) };
       } catch (error) {
-        const failure: StageError = { ...describeFailure(error, now()), ...(spent ? { usage: spent } : {}) };
+        const failure: StageFailure = { ...toStageFailure(error, now()), ...(spent ? { usage: spent } : {}) };
         deps.onCall?.(name, 'error', failure, owner);
         // An Error for the stack trace, carrying the plain fields the machine reads (it keeps only those).
         throw Object.assign(new Error(failure.message), failure);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { blogRefSchema, createSchema, idSchema, selectSchema } from '../intake/command.schema';
 import { bulkSchema } from '../intake/bulk.schema';
 import { listSchema } from '../intake/list.schema';
-import { usageQuerySchema } from '../http/usage.routes';
+import { usageQuerySchema } from './usage.schema';
 import { blogEventSchema, blogViewSchema } from './message.schemas';
 
 /** One documented operation. `path` is fastify's (`:param`); `ok` is the success status and its body. */

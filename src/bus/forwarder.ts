@@ -8,6 +8,7 @@ import { headers, type NatsConnection } from '@nats-io/transport-node';
 import { CommandError, InkwellError, type CommandErrorCode } from '../errors';
 import type { ApplyOptions, CommandResult } from '../intake/intake';
 import type { CommandName } from '../intake/command.schema';
+import type { Forwarder } from '../intake/forward.port';
 import type { Logger } from '../logger';
 import { inForwardSpan } from '../telemetry/spans';
 
@@ -25,12 +26,17 @@ type Reply = { ok: CommandResult } | { error: { code: string; message: string; c
 export const nodeToken = (nodeId: string) => nodeId.replace(/[^A-Za-z0-9_-]/g, '_');
 
 /** Creates the forwarder over `nc`; a forwarded command waits `timeoutMs` for the owner's answer. */
-export function createForwarder(nc: NatsConnection, prefix: string, nodeId: string, log: Logger, timeoutMs: number) {
+export function createForwarder(
+  nc: NatsConnection,
+  prefix: string,
+  nodeId: string,
+  log: Logger,
+  timeoutMs: number,
+): Forwarder {
   const subjectOf = (node: string) => `${prefix}.nodes.${nodeToken(node)}`;
   const encoder = new TextEncoder();
   return {
-    /** Answers commands forwarded to this node with `apply`. */
-    serve(apply: (name: CommandName, body: unknown, opts: ApplyOptions) => Promise<CommandResult>): () => void {
+    serve(apply) {
       const sub = nc.subscribe(subjectOf(nodeId), {
         callback: (err, msg) => {
           if (err) return;
@@ -50,8 +56,7 @@ export function createForwarder(nc: NatsConnection, prefix: string, nodeId: stri
       });
       return () => sub.unsubscribe();
     },
-    /** Applies a command at `owner`; a `CommandError` there is thrown here, anything else is retryable. */
-    forward(owner: string, name: CommandName, body: unknown, opts: ApplyOptions): Promise<CommandResult> {
+    forward(owner, name, body, opts) {
       const { traceparent: callers, ...rest } = opts;
       return inForwardSpan(name, owner, callers, async (traceparent) => {
         const h = headers();
@@ -73,5 +78,4 @@ export function createForwarder(nc: NatsConnection, prefix: string, nodeId: stri
   };
 }
 
-/** The forwarder's interface. */
-export type Forwarder = ReturnType<typeof createForwarder>;
+export type { Forwarder } from '../intake/forward.port';

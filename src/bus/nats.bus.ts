@@ -11,11 +11,6 @@ export interface NatsBus extends Bus {
   readonly js: JetStreamClient;
 }
 
-/** Whether `bus` is this adapter (checked, not cast): the JetStream consumer and the forwarder need its connection. */
-export function isNatsBus(bus: Bus): bus is NatsBus {
-  return bus.kind === 'nats' && 'nc' in bus && 'js' in bus;
-}
-
 /** Connects to `servers`; a lost connection is retried forever and reported in the log. */
 export async function connectNatsBus(servers: string[], name: string, log: Logger): Promise<NatsBus> {
   const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: 10_000 });

@@ -1,11 +1,26 @@
 /** The selection of a bulk command: the blogs matching its filters that the command can move, in pages. */
 import { sql, type SQL } from 'drizzle-orm';
-import { FINAL_STATUSES } from '../../machines/blog.types';
-import type { BulkFilter } from '../intake/bulk.schema';
+import { FINAL_STATUSES, type BlogStatus, type Stage } from '../../machines/blog.types';
 import { rowsOf, type Db } from './database';
 
 /** The bulk commands and the statuses each one can move. */
 export type BulkCommandName = 'retry' | 'cancel';
+
+/**
+ * What a bulk command selects blogs by, all ANDed (the body `intake/bulk.schema.ts` checks, without `dryRun`);
+ * declared here so that db/ needs nothing from intake/.
+ */
+export interface BulkFilter {
+  instanceId?: string;
+  status?: BlogStatus;
+  /** The error code of a `FAILED` blog. */
+  code?: string;
+  /** The stage a `FAILED` blog failed in, or the status a blog is working in. */
+  stage?: Stage;
+  /** ISO 8601 times. */
+  createdAfter?: string;
+  createdBefore?: string;
+}
 
 /** A blog a bulk command will send its command to. */
 export interface BulkTarget {
@@ -33,18 +48,24 @@ function conditions(name: BulkCommandName, f: BulkFilter): SQL {
   return sql.join(parts, sql` and `);
 }
 
+/** The port bulk commands select their blogs through (intake/bulk.ts). */
+export interface BulkRepo {
+  /** How many blogs `name` with filter `f` would move now. */
+  count(name: BulkCommandName, f: BulkFilter): Promise<number>;
+  /** The next `limit` matching blogs after `afterId`, by blog id (a keyset page: each blog is seen once). */
+  page(name: BulkCommandName, f: BulkFilter, afterId: string, limit: number): Promise<BulkTarget[]>;
+}
+
 /** Creates the bulk selection queries over `db`. */
-export function createBulkRepo(db: Db) {
+export function createBulkRepo(db: Db): BulkRepo {
   return {
-    /** How many blogs `name` with filter `f` would move now. */
-    async count(name: BulkCommandName, f: BulkFilter): Promise<number> {
+    async count(name, f) {
       const [row] = rowsOf<{ n: number }>(
         await db.execute(sql`select count(*)::int as n from blogs where ${conditions(name, f)}`),
       );
       return row?.n ?? 0;
     },
-    /** The next `limit` matching blogs after `afterId`, by blog id (a keyset page: each blog is seen once). */
-    async page(name: BulkCommandName, f: BulkFilter, afterId: string, limit: number): Promise<BulkTarget[]> {
+    async page(name, f, afterId, limit) {
       return rowsOf<BulkTarget>(
         await db.execute(sql`
           select blog_id as "blogId", instance_id as "instanceId" from blogs
@@ -54,6 +75,3 @@ export function createBulkRepo(db: Db) {
     },
   };
 }
-
-/** The bulk repository's interface. */
-export type BulkRepo = ReturnType<typeof createBulkRepo>;

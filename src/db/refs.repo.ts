@@ -10,7 +10,7 @@
 import DataLoader from 'dataloader';
 import { sql } from 'drizzle-orm';
 import { ConflictError } from '../errors';
-import type { ProviderRefs } from '../providers/refs.port';
+import type { ProviderRefs } from './refs.port';
 import { rowsOf, type Db } from './database';
 import { fenceOf, retryDeadlocks, type Fence } from './fence';
 

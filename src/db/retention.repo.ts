@@ -14,11 +14,16 @@ export interface PrunedCounts {
   refs: number;
 }
 
+/** The port retention prunes through (runtime/retention.ts). */
+export interface RetentionRepo {
+  /** Prunes up to `limit` ended blogs last updated before `cutoff`. */
+  pruneBatch(cutoff: Date, limit: number): Promise<PrunedCounts>;
+}
+
 /** Creates the retention queries over `db`. */
-export function createRetentionRepo(db: Db) {
+export function createRetentionRepo(db: Db): RetentionRepo {
   return {
-    /** Prunes up to `limit` ended blogs last updated before `cutoff`. */
-    async pruneBatch(cutoff: Date, limit: number): Promise<PrunedCounts> {
+    async pruneBatch(cutoff, limit) {
       const [row] = rowsOf<PrunedCounts>(
         await db.execute(sql`
           with b as (
@@ -42,6 +47,3 @@ export function createRetentionRepo(db: Db) {
     },
   };
 }
-
-/** The retention repository's interface. */
-export type RetentionRepo = ReturnType<typeof createRetentionRepo>;

@@ -11,11 +11,20 @@ export interface DayUsage {
   images: number;
 }
 
+/** The port the usage ledger (runtime/usage.ledger.ts) keeps and reads the stores' spend through. */
+export interface UsageRepo {
+  /** Adds every row to its (store, day) in ONE statement; rows for the same key must be merged before. */
+  add(rows: DayUsage[]): Promise<void>;
+  /** Tokens (input + output) `instanceId` spent on `day`. */
+  tokensOn(instanceId: string, day: string): Promise<number>;
+  /** `instanceId`'s days from `from` to `to` (inclusive, `YYYY-MM-DD`), oldest first; days with no spend omitted. */
+  days(instanceId: string, from: string, to: string): Promise<DayUsage[]>;
+}
+
 /** Creates the repository over `db`. */
-export function createUsageRepo(db: Db) {
+export function createUsageRepo(db: Db): UsageRepo {
   return {
-    /** Adds every row to its (store, day) in ONE statement; rows for the same key must be merged before. */
-    async add(rows: DayUsage[]): Promise<void> {
+    async add(rows) {
       if (rows.length === 0) return;
       await db.execute(sql`
         insert into store_usage as u (instance_id, day, input_tokens, output_tokens, images)
@@ -35,8 +44,7 @@ export function createUsageRepo(db: Db) {
           images = u.images + excluded.images`);
     },
 
-    /** Tokens (input + output) `instanceId` spent on `day`. */
-    async tokensOn(instanceId: string, day: string): Promise<number> {
+    async tokensOn(instanceId, day) {
       const [row] = rowsOf<{ tokens: string | null }>(
         await db.execute(sql`
           select input_tokens + output_tokens as tokens from store_usage
@@ -45,8 +53,7 @@ export function createUsageRepo(db: Db) {
       return Number(row?.tokens ?? 0);
     },
 
-    /** `instanceId`'s days from `from` to `to` (inclusive, `YYYY-MM-DD`), oldest first; days with no spend omitted. */
-    async days(instanceId: string, from: string, to: string): Promise<DayUsage[]> {
+    async days(instanceId, from, to) {
       const rows = rowsOf<{ day: string; input_tokens: string; output_tokens: string; images: number }>(
         await db.execute(sql`
           select to_char(day, 'YYYY-MM-DD') as day, input_tokens, output_tokens, images from store_usage
@@ -62,6 +69,3 @@ export function createUsageRepo(db: Db) {
     },
   };
 }
-
-/** The usage repository's interface. */
-export type UsageRepo = ReturnType<typeof createUsageRepo>;

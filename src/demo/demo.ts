@@ -8,14 +8,11 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ENDED_STATUSES } from '../../machines/blog.types';
-import { loadConfig } from '../config';
-import { openDatabase } from '../db/open';
-import { ConfigError } from '../errors';
 import { pino } from 'pino';
-import { createLogger } from '../logger';
+import { composeRuntime } from '../app/compose';
+import { loadConfig } from '../config';
+import { ConfigError } from '../errors';
 import { legacyLatency, withLatency } from '../providers/latency';
-import { createProviders } from '../providers/providers';
-import { createRuntime } from '../runtime/runtime';
 import { createProgress, quantile, renderFrame, type Tracked } from './progress';
 import { TOPICS, IDEAS } from './samples';
 
@@ -63,27 +60,13 @@ async function run(): Promise<number> {
   // Logs go to a file: the terminal shows the progress.
   const logFile = path.join(config.dataDir, 'demo.log');
   mkdirSync(config.dataDir, { recursive: true });
-  const log = createLogger(config.INKWELL_LOG_LEVEL, 'demo', pino.destination({ dest: logFile, sync: false }));
   const tracked = new Map<string, Tracked>();
-  const database = await openDatabase(config, log);
-  let providers = createProviders(config, log, database.db);
-  if (flags.scale > 0) providers = withLatency(providers, legacyLatency(flags.scale));
-
-  console.log(`Inkwell demo: ${flags.blogs} blogs for ${flags.stores} stores`);
-  console.log(
-    `  database: ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/db`}`,
-  );
-  console.log(
-    `  providers: ${providers.writer.name} writer, ${providers.images.name} images, ${providers.publisher.name} publisher`,
-  );
-  console.log(`  logs: ${logFile}\n`);
-
   const pendingSelections = new Set<Promise<unknown>>();
-  const runtime = createRuntime({
+  const { log, providers, runtime } = await composeRuntime({
     config,
-    log,
-    database,
-    providers,
+    logTo: { name: 'demo', destination: pino.destination({ dest: logFile, sync: false }) },
+    bus: 'memory',
+    providers: (configured) => (flags.scale > 0 ? withLatency(configured(), legacyLatency(flags.scale)) : configured()),
     onStatusChange: (change) => {
       const blog = tracked.get(change.blogId);
       if (!blog) return;
@@ -106,6 +89,15 @@ async function run(): Promise<number> {
       }
     },
   });
+  const { writer, images, publisher } = providers;
+
+  console.log(`Inkwell demo: ${flags.blogs} blogs for ${flags.stores} stores`);
+  console.log(
+    `  database: ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/db`}`,
+  );
+  console.log(`  providers: ${writer.name} writer, ${images.name} images, ${publisher.name} publisher`);
+  console.log(`  logs: ${logFile}\n`);
+
   const started = Date.now();
   const { port } = await runtime.start(flags.serve);
   const progress = createProgress(process.stdout);

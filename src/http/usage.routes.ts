@@ -1,11 +1,11 @@
 /** `GET /api/stores/:instanceId/usage`: a store's spend per UTC day, with its estimated cost in dollars. */
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { addUsage } from '../../machines/blog.types';
 import type { DayUsage } from '../db/usage.repo';
 import { CommandError } from '../errors';
-import { describeIssues, idSchema } from '../intake/command.schema';
+import { usageQuerySchema } from '../api/usage.schema';
 import { utcDay } from '../runtime/usage.ledger';
+import { describeIssues, idSchema } from '../intake/command.schema';
 import { estimateCost, type Prices } from '../runtime/prices';
 
 /** What the route reads. */
@@ -17,13 +17,6 @@ export interface UsageDeps {
 
 const DAY_MS = 86_400_000;
 /** An ISO date (`2026-03-01`) or date-time (its UTC day counts). */
-const isoDay = z
-  .string()
-  .refine((v) => /^\d{4}-\d{2}-\d{2}/.test(v) && !Number.isNaN(Date.parse(v)), 'must be an ISO date (YYYY-MM-DD)')
-  .transform((v) => (v.length === 10 ? v : utcDay(Date.parse(v))));
-/** The query `GET /api/stores/:instanceId/usage` takes (also the OpenAPI document's). */
-export const usageQuerySchema = z.object({ from: isoDay.optional(), to: isoDay.optional() });
-
 /** Registers the route on `app` (behind the API token like every `/api` route). */
 export function registerUsageRoutes(app: FastifyInstance, deps: UsageDeps): void {
   app.get<{ Params: { instanceId: string } }>('/api/stores/:instanceId/usage', async (req) => {

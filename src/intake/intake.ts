@@ -33,7 +33,7 @@ function textNext(row: BlogRow): boolean {
   if (row.status === 'GENERATING_IDEAS' || row.status === 'GENERATING_CONTENT') return true;
   if (row.status !== 'PENDING') return false;
   const context = (row.snapshot as { context?: BlogContext } | null)?.context;
-  return context ? admissionInput({ context }).text : true;
+  return context ? (admissionInput({ context }).text ?? true) : true;
 }
 
 /** What the intake needs. */

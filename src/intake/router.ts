@@ -8,10 +8,10 @@
  * with a retryable error.
  */
 import { InkwellError } from '../errors';
-import type { Forwarder } from '../bus/forwarder';
 import type { LeaseManager } from '../runtime/leases';
 import { idSchema, type CommandName } from './command.schema';
 import type { ApplyOptions, CommandResult, Intake } from './intake';
+import type { Forwarder } from './forward.port';
 
 export interface RouterOptions {
   /** How long to keep trying to reach or replace a store's owner (the lease TTL plus a margin). */

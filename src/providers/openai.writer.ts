@@ -6,7 +6,7 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
 import type { Article, Idea } from '../../machines/blog.types';
-import { LeaseExpiredError, StageFailure } from '../errors';
+import { LeaseExpiredError, StageFailureError } from '../errors';
 import { renderMarkdown } from './html';
 import { abortedFailure } from './offline/seed';
 import { clip } from './offline/offline.templates';
@@ -117,9 +117,9 @@ function systemPrompt(call: TextCall): string {
     .join('\n');
 }
 
-/** Maps any SDK error to a `StageFailure`, never repeating the key. */
-function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFailure | LeaseExpiredError {
-  if (error instanceof StageFailure || error instanceof LeaseExpiredError) return error; // the latter: not made
+/** Maps any SDK error to a `StageFailureError`, never repeating the key. */
+function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFailureError | LeaseExpiredError {
+  if (error instanceof StageFailureError || error instanceof LeaseExpiredError) return error; // the latter: not made
   if (signal.aborted || error instanceof OpenAI.APIUserAbortError) return abortedFailure(signal);
   const redact = (m: string) =>
     m
@@ -128,7 +128,7 @@ function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFa
       .replace(/sk-[\w*-]{6,}/g, 'sk-[redacted]');
   const message = redact(`OpenAI: ${error instanceof Error ? error.message : String(error)}`);
   const fail = (code: string, retryable: boolean, retryAfterMs?: number) =>
-    new StageFailure(code, message, retryable, retryAfterMs, { cause: error });
+    new StageFailureError(code, message, retryable, retryAfterMs, { cause: error });
   if (error instanceof OpenAI.APIConnectionTimeoutError) return fail('OPENAI_TIMEOUT', true);
   if (error instanceof OpenAI.APIConnectionError) return fail('OPENAI_UNAVAILABLE', true);
   if (!(error instanceof OpenAI.APIError) || error.status === undefined) return fail('OPENAI_ERROR', true);
@@ -150,7 +150,7 @@ function toFailure(error: unknown, signal: AbortSignal, apiKey: string): StageFa
 function parseContent(completion: OpenAI.ChatCompletion): unknown {
   const choice = completion.choices[0];
   const fail = (code: string, message: string, retryable: boolean) =>
-    new StageFailure(code, `OpenAI: ${message}`, retryable);
+    new StageFailureError(code, `OpenAI: ${message}`, retryable);
   if (!choice) throw fail('BAD_OUTPUT', 'the response has no choices', true);
   if (choice.message.refusal) throw fail('CONTENT_REFUSED', `refused: ${clip(choice.message.refusal, 300)}`, false);
   if (choice.finish_reason === 'content_filter') throw fail('CONTENT_FILTERED', 'stopped by the content filter', false);
@@ -266,7 +266,7 @@ export function createOpenAiWriter(opts: OpenAiWriterOptions): TextWriter {
   function shape<T>(schema: z.ZodType<T>, value: unknown): T {
     const parsed = schema.safeParse(value);
     if (parsed.success) return parsed.data;
-    throw new StageFailure(
+    throw new StageFailureError(
       'BAD_OUTPUT',
       `OpenAI: the output has the wrong shape (${parsed.error.issues[0]?.message})`,
       true,

@@ -6,12 +6,12 @@
  * deadline; a repeated attempt, even after a restart, polls the stored prediction instead of paying for another.
  */
 import type { HeaderImage } from '../../machines/blog.types';
-import { StageFailure } from '../errors';
+import { StageFailureError } from '../errors';
 import type { ImageCall, ImageMaker } from './image.port';
 import { clip } from './offline/offline.templates';
 import { abortedFailure, sleep } from './offline/seed';
 import { parseRetryAfter, type ProviderLimit } from './openai.writer';
-import type { ProviderRefs } from './refs.port';
+import type { ProviderRefs } from '../db/refs.port';
 import type { PredictionWaiters } from './replicate.webhooks';
 
 /** Options of the Replicate image maker; `model` is `owner/name` or `owner/name:version`. */
@@ -61,21 +61,21 @@ function reasonOf(error: unknown): string {
   return typeof error === 'string' ? error : JSON.stringify(error);
 }
 
-/** Maps a failed HTTP response to a `StageFailure`. */
-async function httpFailure(response: Response, what: string): Promise<StageFailure> {
+/** Maps a failed HTTP response to a `StageFailureError`. */
+async function httpFailure(response: Response, what: string): Promise<StageFailureError> {
   const body = await response.text().catch(() => '');
   const detail = clip(/"detail"\s*:\s*"([^"]*)"/.exec(body)?.[1] ?? body, 300);
   const message = `Replicate ${what}: HTTP ${response.status}${detail ? ` ${detail}` : ''}`;
   const { status } = response;
-  if (status === 429) return new StageFailure('RATE_LIMITED', message, true, parseRetryAfter(response.headers));
+  if (status === 429) return new StageFailureError('RATE_LIMITED', message, true, parseRetryAfter(response.headers));
   if (status >= 500 || status === 408) {
-    return new StageFailure('REPLICATE_UNAVAILABLE', message, true, parseRetryAfter(response.headers));
+    return new StageFailureError('REPLICATE_UNAVAILABLE', message, true, parseRetryAfter(response.headers));
   }
-  if (status === 401 || status === 403) return new StageFailure('REPLICATE_AUTH', message, false);
-  if (status === 402) return new StageFailure('REPLICATE_PAYMENT_REQUIRED', message, false);
-  if (status === 404) return new StageFailure('REPLICATE_NOT_FOUND', message, false);
-  if (status === 422) return new StageFailure('REPLICATE_INVALID_INPUT', message, false);
-  return new StageFailure('REPLICATE_BAD_REQUEST', message, false);
+  if (status === 401 || status === 403) return new StageFailureError('REPLICATE_AUTH', message, false);
+  if (status === 402) return new StageFailureError('REPLICATE_PAYMENT_REQUIRED', message, false);
+  if (status === 404) return new StageFailureError('REPLICATE_NOT_FOUND', message, false);
+  if (status === 422) return new StageFailureError('REPLICATE_INVALID_INPUT', message, false);
+  return new StageFailureError('REPLICATE_BAD_REQUEST', message, false);
 }
 
 /** An image maker over Replicate predictions; safe to call again for the same blog, also from a new process. */
@@ -105,7 +105,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
       const reason = error instanceof Error ? error.message : String(error);
       const code =
         error instanceof Error && error.name === 'TimeoutError' ? 'REPLICATE_TIMEOUT' : 'REPLICATE_UNAVAILABLE';
-      throw new StageFailure(code, `Replicate: ${reason}`, true, undefined, { cause: error });
+      throw new StageFailureError(code, `Replicate: ${reason}`, true, undefined, { cause: error });
     }
   }
 
@@ -128,7 +128,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     if (!response.ok) throw await httpFailure(response, 'create');
     const prediction = (await response.json()) as Prediction;
     if (typeof prediction.id !== 'string' || !prediction.id) {
-      throw new StageFailure('BAD_OUTPUT', 'Replicate: the created prediction has no id', true);
+      throw new StageFailureError('BAD_OUTPUT', 'Replicate: the created prediction has no id', true);
     }
     // Each prediction created is one image paid for, whatever becomes of it; a resumed one is not counted again.
     call.onUsage?.({ images: 1 });
@@ -151,7 +151,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     let prediction = first;
     while (prediction.status !== 'succeeded' && !TERMINAL_FAILURES.has(prediction.status)) {
       if (Date.now() + pollIntervalMs > deadline) {
-        throw new StageFailure(
+        throw new StageFailureError(
           'PREDICTION_TIMEOUT',
           `Replicate: prediction ${first.id} is still ${prediction.status}`,
           true,
@@ -169,11 +169,11 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
         const next = await fetchPrediction(first.id, call.signal, deadline);
         if (!next) {
           await opts.refs.put(call.blogId, PREDICTION_REF, '');
-          throw new StageFailure('PREDICTION_LOST', `Replicate: prediction ${first.id} is gone`, true);
+          throw new StageFailureError('PREDICTION_LOST', `Replicate: prediction ${first.id} is gone`, true);
         }
         prediction = next;
       } catch (error) {
-        if (!(error instanceof StageFailure) || !error.retryable || error.code === 'PREDICTION_LOST') throw error;
+        if (!(error instanceof StageFailureError) || !error.retryable || error.code === 'PREDICTION_LOST') throw error;
       }
     }
     return prediction;
@@ -208,7 +208,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
         // the next attempt. `canceled`/`aborted` were stopped on purpose: not retried.
         const retryable = prediction.status === 'failed';
         const message = clip(`Replicate: prediction ${prediction.id} ${why}`, 500);
-        throw new StageFailure('PREDICTION_FAILED', message, retryable);
+        throw new StageFailureError('PREDICTION_FAILED', message, retryable);
       }
       return { url, alt: clip(`Header image for "${call.article.title}"`, 200) };
     },

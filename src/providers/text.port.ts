@@ -11,7 +11,7 @@ export interface TextCall {
   onUsage?: (usage: Partial<Usage>) => void;
 }
 
-/** Writes post ideas and articles (OpenAI, or the offline writer). Failures throw `StageFailure`. */
+/** Writes post ideas and articles (OpenAI, or the offline writer). Failures throw `StageFailureError`. */
 export interface TextWriter {
   readonly name: string;
   /** Several distinct ideas for `request.topic`, each with a title and a summary. */

@@ -9,7 +9,7 @@
  * from a token response), and the secret is redacted once more on the way out.
  */
 import { request } from 'undici';
-import { StageFailure } from '../errors';
+import { StageFailureError } from '../errors';
 import { createTokenCache, type IssuedToken } from './wix.tokens';
 
 /** Runs `fn` under the store's Wix limits (concurrency and requests per minute). */
@@ -75,22 +75,30 @@ function wixMessage(body: unknown, text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
-/** Maps a non-2xx answer (other than the 401 the client handles) to a `StageFailure`. */
-export function httpFailure(res: RawResponse, what: string, instanceId: string): StageFailure {
+/** Maps a non-2xx answer (other than the 401 the client handles) to a `StageFailureError`. */
+export function httpFailure(res: RawResponse, what: string, instanceId: string): StageFailureError {
   const detail = wixMessage(res.body, res.text);
   const suffix = detail ? `: ${detail}` : '';
   const base = `Wix could not ${what} for store ${instanceId} (HTTP ${res.status})${suffix}`;
   const { status } = res;
-  if (status === 429) return new StageFailure('WIX_RATE_LIMITED', base, true, res.retryAfterMs);
-  if (status >= 500) return new StageFailure('WIX_UNAVAILABLE', base, true, res.retryAfterMs);
-  if (status === 408) return new StageFailure('WIX_TIMEOUT', base, true);
+  if (status === 429) return new StageFailureError('WIX_RATE_LIMITED', base, true, res.retryAfterMs);
+  if (status >= 500) return new StageFailureError('WIX_UNAVAILABLE', base, true, res.retryAfterMs);
+  if (status === 408) return new StageFailureError('WIX_TIMEOUT', base, true);
   if (status === 401)
-    return new StageFailure('WIX_AUTH', `${base}; a fresh access token was refused too: is the app installed?`, false);
+    return new StageFailureError(
+      'WIX_AUTH',
+      `${base}; a fresh access token was refused too: is the app installed?`,
+      false,
+    );
   if (status === 403)
-    return new StageFailure('WIX_FORBIDDEN', `${base}; the app lacks a permission (Manage Blog, Media) on it`, false);
-  if (status === 404) return new StageFailure('WIX_NOT_FOUND', base, false);
-  if (status === 400) return new StageFailure('WIX_BAD_REQUEST', base, false);
-  return new StageFailure('WIX_REJECTED', base, false);
+    return new StageFailureError(
+      'WIX_FORBIDDEN',
+      `${base}; the app lacks a permission (Manage Blog, Media) on it`,
+      false,
+    );
+  if (status === 404) return new StageFailureError('WIX_NOT_FOUND', base, false);
+  if (status === 400) return new StageFailureError('WIX_BAD_REQUEST', base, false);
+  return new StageFailureError('WIX_REJECTED', base, false);
 }
 
 export function createWixClient(opts: WixClientOptions): WixClient {
@@ -101,8 +109,8 @@ export function createWixClient(opts: WixClientOptions): WixClient {
   /** Removes the app secret from a text that may reach logs (tokens are never put in messages at all). */
   const redact = (text: string): string =>
     opts.appSecret.length >= 4 ? text.split(opts.appSecret).join('[redacted]') : text;
-  const clean = (failure: StageFailure): StageFailure =>
-    new StageFailure(failure.code, redact(failure.message), failure.retryable, failure.retryAfterMs);
+  const clean = (failure: StageFailureError): StageFailureError =>
+    new StageFailureError(failure.code, redact(failure.message), failure.retryable, failure.retryAfterMs);
 
   /** One HTTP exchange, inside the store's limit; network trouble, timeouts and aborts become failures. */
   const send = (
@@ -147,16 +155,16 @@ export function createWixClient(opts: WixClientOptions): WixClient {
         const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now());
         return { status: res.statusCode, body, text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
       } catch (error) {
-        if (error instanceof StageFailure) throw error;
+        if (error instanceof StageFailureError) throw error;
         if (signal?.aborted) throw aborted(signal);
         if (timedOut)
-          throw new StageFailure(
+          throw new StageFailureError(
             'WIX_TIMEOUT',
             `Wix did not answer in ${timeoutMs} ms while trying to ${req.what} for store ${instanceId}`,
             true,
           );
         const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : '';
-        throw new StageFailure(
+        throw new StageFailureError(
           'WIX_NETWORK',
           redact(`network error while trying to ${req.what} for store ${instanceId}: ${cause || String(error)}`),
           true,
@@ -188,7 +196,7 @@ export function createWixClient(opts: WixClientOptions): WixClient {
     if (res.status === 429 || res.status >= 500 || res.status === 408) throw clean(httpFailure(res, what, instanceId));
     if (res.status < 200 || res.status > 299) {
       // The body of a refused token request is not echoed: only the status and a hint.
-      throw new StageFailure(
+      throw new StageFailureError(
         'WIX_AUTH',
         `Wix refused an access token for store ${instanceId} (HTTP ${res.status}): check WIX_APP_ID and ` +
           'WIX_APP_SECRET and that the app is installed on that site',
@@ -197,7 +205,7 @@ export function createWixClient(opts: WixClientOptions): WixClient {
     }
     const body = res.body as { access_token?: unknown; expires_in?: unknown } | undefined;
     if (typeof body?.access_token !== 'string' || body.access_token === '') {
-      throw new StageFailure(
+      throw new StageFailureError(
         'WIX_BAD_RESPONSE',
         `Wix answered the token request for store ${instanceId} without a token`,
         true,
@@ -225,7 +233,7 @@ export function createWixClient(opts: WixClientOptions): WixClient {
       }
       if (res.status < 200 || res.status > 299) throw clean(httpFailure(res, req.what, instanceId));
       if (res.body === undefined || res.body === null || typeof res.body !== 'object') {
-        throw new StageFailure(
+        throw new StageFailureError(
           'WIX_BAD_RESPONSE',
           `Wix answered "${req.what}" for store ${instanceId} with HTTP ${res.status} but no JSON object`,
           true,
@@ -237,6 +245,6 @@ export function createWixClient(opts: WixClientOptions): WixClient {
 }
 
 /** The error a call rejects with once its signal fires (cancel or drain): not worth retrying. */
-function aborted(signal: AbortSignal): StageFailure {
-  return new StageFailure('ABORTED', 'the Wix call was aborted', false, undefined, { cause: signal.reason });
+function aborted(signal: AbortSignal): StageFailureError {
+  return new StageFailureError('ABORTED', 'the Wix call was aborted', false, undefined, { cause: signal.reason });
 }

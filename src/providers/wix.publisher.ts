@@ -12,10 +12,10 @@
  *                        lost answer only leaves an unused file in the Media Manager, never a visible duplicate.
  */
 import type { PublishedPost } from '../../machines/blog.types';
-import { StageFailure } from '../errors';
+import { StageFailureError } from '../errors';
 import { sanitizeHtml } from './html';
 import type { PublishCall, Publisher } from './publisher.port';
-import type { ProviderRefs } from './refs.port';
+import type { ProviderRefs } from '../db/refs.port';
 import { displayNameFor, importedImage, isObject, parseJson, postUrl, type WixImage } from './wix.answers';
 import { createWixClient, type WixClient, type WixLimit } from './wix.client';
 
@@ -52,8 +52,8 @@ const EXCERPT_MAX = 500;
 type PendingDraft = { title: string; memberId: string; at: number };
 type DraftSummary = { id?: unknown; title?: unknown; memberId?: unknown; createdDate?: unknown };
 
-function badResponse(what: string, instanceId: string): StageFailure {
-  return new StageFailure(
+function badResponse(what: string, instanceId: string): StageFailureError {
+  return new StageFailureError(
     'WIX_BAD_RESPONSE',
     `Wix answered "${what}" for store ${instanceId} without the expected fields`,
     true,
@@ -183,7 +183,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     if (known.draft) return known.draft;
     const memberId = call.request.authorMemberId ?? opts.defaultMemberId;
     if (!memberId) {
-      throw new StageFailure(
+      throw new StageFailureError(
         'MISSING_MEMBER_ID',
         `no Wix member to author the post for store ${call.instanceId}: give authorMemberId in the request or ` +
           'configure a default member id (Wix requires memberId for drafts created by apps)',
@@ -217,7 +217,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
       return postUrl(body);
     } catch (error) {
       // The post is live: a missing URL is not worth failing (and re-running) the stage.
-      if (error instanceof StageFailure && error.code === 'ABORTED') throw error;
+      if (error instanceof StageFailureError && error.code === 'ABORTED') throw error;
       return undefined;
     }
   }

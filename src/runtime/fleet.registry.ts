@@ -6,7 +6,7 @@
  * aggregates: copying a map that grows with the number of blogs on every update would make each update O(n).
  */
 import { createStore } from '@xstate/store';
-import { BLOG_STATUSES, IDLE_STATUSES, type BlogStatus, type StageError } from '../../machines/blog.types';
+import { BLOG_STATUSES, IDLE_STATUSES, type BlogStatus, type StageFailure } from '../../machines/blog.types';
 import type { StatusChange } from './supervisor';
 
 /** Blogs per status. */
@@ -42,7 +42,7 @@ export interface FleetCall {
   phase: 'start' | 'ok' | 'error';
   blogId?: string;
   attempt?: number;
-  error?: StageError;
+  error?: StageFailure;
   retryOf?: string;
 }
 
@@ -210,7 +210,7 @@ export function createFleet(now: () => number = Date.now) {
       for (const listener of transitionListeners) listener(transition);
     },
     /** Feeds one provider call event from the stage actors. */
-    recordCall(stage: string, phase: FleetCall['phase'], owner?: CallOwner, error?: StageError) {
+    recordCall(stage: string, phase: FleetCall['phase'], owner?: CallOwner, error?: StageFailure) {
       const d = pendingDelta();
       d.inFlight[stage] = (d.inFlight[stage] ?? 0) + (phase === 'start' ? 1 : -1);
       const key = owner?.blogId; // a blog runs one stage at a time

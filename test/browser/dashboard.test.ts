@@ -13,11 +13,11 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { withLatency } from '../../src/providers/latency';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-token';
@@ -43,7 +43,7 @@ function rejecting(p: Providers): Providers {
       name: p.publisher.name,
       publish: (c) =>
         publishFails && c.request.keywords.includes('reject-post')
-          ? Promise.reject(new StageFailure('POST_REJECTED', 'the store rejected the post', false))
+          ? Promise.reject(new StageFailureError('POST_REJECTED', 'the store rejected the post', false))
           : p.publisher.publish(c),
     },
   };

@@ -57,7 +57,7 @@ function stubbedMachine(clock: SimulatedClock, options: { ideasFailFirst?: boole
       ideas: fromPromise<StageOutput<Idea[]>, StageInput>(() => {
         ideasCalls += 1;
         if (options.ideasFailFirst && ideasCalls === 1) {
-          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- stages reject with plain StageError JSON
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- stages reject with plain StageFailure JSON
           return Promise.reject({ code: 'RATE_LIMITED', message: 'slow down', retryable: true, at: clock.now() });
         }
         return Promise.resolve({ result: IDEAS, at: clock.now() });

@@ -4,7 +4,7 @@
  * and another store goes on. The release at the next UTC day is checked on the budget itself with a moved clock.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Runtime } from '../../src/runtime/runtime';
+import type { Runtime } from '../../src/app/runtime';
 import { createStoreBudget } from '../../src/runtime/store.budget';
 import type { FakeOpenAi } from '../support/fake.openai';
 import { startOpenAiRuntime } from '../support/openai.runtime';

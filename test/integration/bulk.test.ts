@@ -9,10 +9,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 import { injectJson } from '../support/inject';
 
 const TOKEN = 'bulk-token';
@@ -38,7 +38,7 @@ function failingProviders(base: Providers): Providers {
         if (!code) return base.writer.generateArticle(c);
         const again = failedOnce.has(c.blogId);
         failedOnce.add(c.blogId);
-        return Promise.reject(new StageFailure(again ? 'AGAIN' : code, 'the writer refused', false));
+        return Promise.reject(new StageFailureError(again ? 'AGAIN' : code, 'the writer refused', false));
       },
     },
   };

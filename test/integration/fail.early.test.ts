@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 
 const log = createLogger('silent', 'test');
 let dataDir: string;

@@ -11,7 +11,7 @@
  * writes (their FOR KEY SHARE row lock); once the lock goes, A's write re-checks the lease row and is refused. B's
  * renewals wait too, so B runs with a TTL that outlives the lock.
  *
- * Removing the fence (`createBlogRepo(db)` without a fence in src/runtime/runtime.ts) makes A commit the image
+ * Removing the fence (`createBlogRepo(db)` without a fence in src/app/runtime.ts) makes A commit the image
  * and go on to PUBLISHING and DONE; removing the publish stage's wait for its commit makes A publish the post.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

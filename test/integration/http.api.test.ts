@@ -10,10 +10,10 @@ import { createActor } from 'xstate';
 import { BLOG_MACHINE_VERSION, blogMachine } from '../../machines/blog.machine';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 import { injectJson } from '../support/inject';
 
 const TOKEN = 'test-token-123';
@@ -29,7 +29,7 @@ function failingProviders(base: Providers): Providers {
       generateIdeas: (c) => base.writer.generateIdeas(c),
       generateArticle: (c) =>
         c.request.keywords.includes('fail:article')
-          ? Promise.reject(new StageFailure('CONTENT_REFUSED', 'the writer refused', false))
+          ? Promise.reject(new StageFailureError('CONTENT_REFUSED', 'the writer refused', false))
           : base.writer.generateArticle(c),
     },
   };

@@ -12,7 +12,7 @@ import { openPglite } from '../../src/db/pglite.client';
 import { createLogger } from '../../src/logger';
 import { createProviders } from '../../src/providers/providers';
 import { createInspector } from '../../src/runtime/inspector';
-import { createRuntime } from '../../src/runtime/runtime';
+import { createRuntime } from '../../src/app/runtime';
 
 let relay: InspectRelay;
 let dataDir: string;

@@ -14,7 +14,7 @@ import type { LeaseClaim, LeaseRepo } from '../../src/db/lease.repo';
 import { LeaseExpiredError } from '../../src/errors';
 import type { Logger } from '../../src/logger';
 import { createProviderLimiter, StoreLostError } from '../../src/providers/limiter';
-import type { ProviderRefs } from '../../src/providers/refs.port';
+import type { ProviderRefs } from '../../src/db/refs.port';
 import { createWixPublisher } from '../../src/providers/wix.publisher';
 import { createLeaseManager } from '../../src/runtime/leases';
 import { createShards, guardLimiters, leaseMarginMs } from '../../src/runtime/store.shard';

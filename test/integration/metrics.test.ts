@@ -9,12 +9,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import { boundStores } from '../../src/http/metrics';
 import { createLogger } from '../../src/logger';
 import { withLatency } from '../../src/providers/latency';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 
 let dataDir: string;
 let runtime: Runtime;
@@ -37,7 +37,7 @@ function flaky(base: Providers): Providers {
       createHeaderImage: (c) => {
         if (!c.request.keywords.includes('flaky') || failed.has(c.blogId)) return base.images.createHeaderImage(c);
         failed.add(c.blogId);
-        return Promise.reject(new StageFailure('RATE_LIMITED', 'scripted rate limit', true));
+        return Promise.reject(new StageFailureError('RATE_LIMITED', 'scripted rate limit', true));
       },
     },
   };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { BlogRequest } from '../../machines/blog.types';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import { createOpenAiWriter, parseRetryAfter, type OpenAiWriterOptions } from '../../src/providers/openai.writer';
 import type { TextCall } from '../../src/providers/text.port';
 import { openAiReplies, startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
@@ -18,14 +18,14 @@ function callFor(signal = new AbortController().signal): TextCall {
   return { blogId: 'blog-1', instanceId: 'store-1', request, attempt: 1, signal };
 }
 
-/** The StageFailure a promise rejects with. */
-async function failureOf(promise: Promise<unknown>): Promise<StageFailure> {
+/** The StageFailureError a promise rejects with. */
+async function failureOf(promise: Promise<unknown>): Promise<StageFailureError> {
   const error: unknown = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(StageFailure);
-  return error as StageFailure;
+  expect(error).toBeInstanceOf(StageFailureError);
+  return error as StageFailureError;
 }
 
 let fake: FakeOpenAi;

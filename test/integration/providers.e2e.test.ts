@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config';
 import { openPostgres } from '../../src/db/pg.client';
 import { createLogger } from '../../src/logger';
 import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 import { openAiReplies, startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
 import { replicateReplies, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';

@@ -1,9 +1,9 @@
 import Replicate from 'replicate';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Article } from '../../machines/blog.types';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import type { ImageCall } from '../../src/providers/image.port';
-import type { ProviderRefs } from '../../src/providers/refs.port';
+import type { ProviderRefs } from '../../src/db/refs.port';
 import {
   createReplicateImages,
   PREDICTION_REF,
@@ -38,13 +38,13 @@ function callFor(signal = new AbortController().signal, blogId = 'blog-1'): Imag
   return { blogId, instanceId: 'store-1', request: { topic: 'bread', keywords: [] }, article, attempt: 1, signal };
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<StageFailure> {
+async function failureOf(promise: Promise<unknown>): Promise<StageFailureError> {
   const error: unknown = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(StageFailure);
-  return error as StageFailure;
+  expect(error).toBeInstanceOf(StageFailureError);
+  return error as StageFailureError;
 }
 
 let fake: FakeReplicate;

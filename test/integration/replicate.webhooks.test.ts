@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { createLogger } from '../../src/logger';
 import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 import { signWebhook, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
 
 const SECRET = `whsec_${Buffer.from('replicate-test-signing-key-0123').toString('base64')}`;

@@ -18,7 +18,7 @@ import { CommandError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders } from '../../src/providers/providers';
 import { createRetention } from '../../src/runtime/retention';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 
 let dataDir: string;
 let runtime: Runtime;

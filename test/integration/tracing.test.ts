@@ -10,10 +10,10 @@ import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime } from '../../src/runtime/runtime';
+import { createRuntime } from '../../src/app/runtime';
 import { attr, startOtlpReceiver } from '../support/otlp.receiver';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -32,7 +32,7 @@ function flakyProviders(base: Providers): Providers {
       generateArticle: (c) => {
         if (failed) return base.writer.generateArticle(c);
         failed = true;
-        return Promise.reject(new StageFailure('RATE_LIMITED', 'try later', true));
+        return Promise.reject(new StageFailureError('RATE_LIMITED', 'try later', true));
       },
     },
   };

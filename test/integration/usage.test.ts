@@ -4,7 +4,7 @@
  * store's day, in `/metrics`, and with the DONE and FAILED events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Runtime } from '../../src/runtime/runtime';
+import type { Runtime } from '../../src/app/runtime';
 import { openAiReplies, type FakeOpenAi, type RecordedRequest } from '../support/fake.openai';
 import { startOpenAiRuntime } from '../support/openai.runtime';
 

@@ -3,9 +3,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Article, HeaderImage, PublishedPost } from '../../machines/blog.types';
-import { StageFailure } from '../../src/errors';
+import { StageFailureError } from '../../src/errors';
 import type { PublishCall, Publisher } from '../../src/providers/publisher.port';
-import type { ProviderRefs } from '../../src/providers/refs.port';
+import type { ProviderRefs } from '../../src/db/refs.port';
 import { createWixPublisher, WIX_REFS, type WixPublisherOptions } from '../../src/providers/wix.publisher';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';
 
@@ -54,15 +54,15 @@ function call(
   };
 }
 
-/** Resolves to the StageFailure the promise rejects with (fails the test if it resolves). */
-async function failure(promise: Promise<unknown>): Promise<StageFailure> {
+/** Resolves to the StageFailureError the promise rejects with (fails the test if it resolves). */
+async function failure(promise: Promise<unknown>): Promise<StageFailureError> {
   try {
     await promise;
   } catch (error) {
-    expect(error).toBeInstanceOf(StageFailure);
-    return error as StageFailure;
+    expect(error).toBeInstanceOf(StageFailureError);
+    return error as StageFailureError;
   }
-  throw new Error('expected a StageFailure, but the call succeeded');
+  throw new Error('expected a StageFailureError, but the call succeeded');
 }
 
 let fake: FakeWix;

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { createLogger } from '../../src/logger';
 import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime';
+import { createRuntime, type Runtime } from '../../src/app/runtime';
 import { startFakeOpenAi, type FakeOpenAi } from './fake.openai';
 
 const KEY = 'sk-runtime-test-0123456789';

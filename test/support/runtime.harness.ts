@@ -11,16 +11,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { composeRuntime } from '../../src/app/compose';
 import type { Bus } from '../../src/bus/bus.port';
-import { openBus } from '../../src/bus/open';
-import { openDatabase } from '../../src/db/open';
-import { StageFailure } from '../../src/errors';
-import { createLogger } from '../../src/logger';
+import { loadConfig } from '../../src/config';
+import { StageFailureError } from '../../src/errors';
 import { legacyLatency, withLatency } from '../../src/providers/latency';
 import { sleep } from '../../src/providers/offline/seed';
-import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime } from '../../src/runtime/runtime';
+import type { Providers } from '../../src/providers/providers';
 
 const holding = process.env.HARNESS_HOLD === '1';
 
@@ -41,7 +38,7 @@ const slowMs = Number(process.env.HARNESS_SLOW_MS ?? 2000);
 async function script(keywords: string[], stage: string, blogId: string, signal: AbortSignal): Promise<void> {
   if (keywords.includes(`slow:${stage}`)) await sleep(slowMs, signal);
   if (keywords.includes(`fail-once:${stage}`) && firstTime(blogId, stage)) {
-    return Promise.reject(new StageFailure('SCRIPTED', `scripted ${stage} failure`, true));
+    return Promise.reject(new StageFailureError('SCRIPTED', `scripted ${stage} failure`, true));
   }
   if (holding && keywords.includes(`hold:${stage}`)) {
     return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted'))));
@@ -82,23 +79,20 @@ function scripted(p: Providers): Providers {
 }
 
 const config = loadConfig();
-const log = createLogger(config.INKWELL_LOG_LEVEL, config.INKWELL_NODE_ID);
-const database = await openDatabase(config, log);
-const opened = await openBus(config, log);
 // HARNESS_BLOCK_EVENTS=1: status events are committed but never reach the bus, as if the process died first.
-const bus: Bus =
-  process.env.HARNESS_BLOCK_EVENTS === '1'
-    ? {
-        ...opened,
-        publish: (subject, payload, opts) =>
-          opts?.durable ? new Promise<void>(() => undefined) : opened.publish(subject, payload, opts),
-      }
-    : opened;
+const blockEvents = (bus: Bus): Bus => ({
+  ...bus,
+  publish: (subject, payload, opts) =>
+    opts?.durable ? new Promise<void>(() => undefined) : bus.publish(subject, payload, opts),
+});
 const scale = Number(process.env.HARNESS_LATENCY_SCALE ?? 0);
-const base = createProviders(config, log, database.db);
-// HARNESS_LATENCY_SCALE=N: every provider call takes the old system's stage time divided by N.
-const providers = scripted(scale > 0 ? withLatency(base, legacyLatency(scale)) : base);
-const runtime = createRuntime({ config, log, database, bus, providers, drainGraceMs: 1000 });
+const { runtime } = await composeRuntime({
+  config,
+  ...(process.env.HARNESS_BLOCK_EVENTS === '1' ? { wrapBus: blockEvents } : {}),
+  // HARNESS_LATENCY_SCALE=N: every provider call takes the old system's stage time divided by N.
+  providers: (configured) => scripted(scale > 0 ? withLatency(configured(), legacyLatency(scale)) : configured()),
+  drainGraceMs: 1000,
+});
 const stop = () => void runtime.stop().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -1,7 +1,7 @@
 /**
  * The blog statechart, every state and transition, with stub actors and a SimulatedClock: no real waiting.
  * Stage stubs follow a script (`'ok'`, `'hang'` or a failure) and answer `{ result, at }` or reject with a
- * plain StageError; `wait` resolves when the simulated clock reaches its `until`; admissions can be held.
+ * plain StageFailure; `wait` resolves when the simulated clock reaches its `until`; admissions can be held.
  * An inspector records every transition taken, and the last test checks that all of them were exercised.
  */
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -128,7 +128,7 @@ function createWorld(script: Script = {}, options: { holdAdmissions?: number[]; 
         at: clock.now(),
         ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
       };
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- stages reject with plain StageError JSON
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- stages reject with plain StageFailure JSON
       return Promise.reject(error);
     });
   }

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import type { StageInput } from '../../machines/blog.machine';
 import { createBlogActors } from '../../src/actors/blog.actors';
-import { isConnectionFailure, StageFailure } from '../../src/errors';
+import { isConnectionFailure, StageFailureError } from '../../src/errors';
 import { downServices } from '../../src/http/health';
 import type { TextWriter } from '../../src/providers/text.port';
 import { createStoreSlots } from '../../src/runtime/store.slots';
@@ -38,7 +38,7 @@ describe('isConnectionFailure', () => {
   it.each([
     [
       'a provider failure, even one caused by a refused connection',
-      new StageFailure('WIX_NETWORK', 'x', true, undefined, { cause: refused().cause }),
+      new StageFailureError('WIX_NETWORK', 'x', true, undefined, { cause: refused().cause }),
     ],
     ['a constraint violation', Object.assign(new Error('duplicate key value'), { code: '23505' })],
     ['a plain bug', new TypeError("Cannot read properties of undefined (reading 'id')")],
@@ -118,7 +118,7 @@ describe('a stage that meets an outage', () => {
     const { actors, phases } = actorsWith(() => {
       calls++;
       return Promise.reject(
-        new StageFailure('OPENAI_UNAVAILABLE', 'connection refused', true, undefined, { cause: refused().cause }),
+        new StageFailureError('OPENAI_UNAVAILABLE', 'connection refused', true, undefined, { cause: refused().cause }),
       );
     });
     await expect(toPromise(createActor(actors.article, { input }).start())).rejects.toMatchObject({

@@ -1,4 +1,4 @@
-import { StageFailure } from '../../errors';
+import { StageFailureError } from '../../errors';
 
 /** 32-bit FNV-1a: a stable seed from any string (not for security). */
 export function hashString(text: string): number {
@@ -38,8 +38,8 @@ export function shuffle<T>(random: () => number, items: readonly T[]): T[] {
 }
 
 /** The error every offline provider rejects with once its call is aborted (cancel or drain): not worth retrying. */
-export function abortedFailure(signal: AbortSignal): StageFailure {
-  return new StageFailure('ABORTED', 'the call was aborted', false, undefined, { cause: signal.reason });
+export function abortedFailure(signal: AbortSignal): StageFailureError {
+  return new StageFailureError('ABORTED', 'the call was aborted', false, undefined, { cause: signal.reason });
 }
 
 /** Throws `abortedFailure` if the signal has fired. */

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
-import { StageFailure } from '../../errors';
+import { StageFailureError } from '../../errors';
 
 // Same rule as upstream validation; checked again because these ids become file names.
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Throws a non-retryable `INVALID_ID` unless `value` is a safe id. */
 export function assertId(kind: string, value: string): void {
-  if (!ID_PATTERN.test(value)) throw new StageFailure('INVALID_ID', `${kind} is not a valid id`, false);
+  if (!ID_PATTERN.test(value)) throw new StageFailureError('INVALID_ID', `${kind} is not a valid id`, false);
 }
 
 /** `<dataDir>/published/<instanceId>` plus `parts`, proven to stay inside `<dataDir>/published`. */
@@ -18,7 +18,7 @@ export function storePath(dataDir: string, instanceId: string, ...parts: string[
   const target = resolve(root, instanceId, ...parts);
   const rel = relative(root, target);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
-    throw new StageFailure('INVALID_ID', 'path escapes the data directory', false);
+    throw new StageFailureError('INVALID_ID', 'path escapes the data directory', false);
   }
   return target;
 }

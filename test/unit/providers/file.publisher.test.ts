@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Article } from '../../../machines/blog.types';
-import { StageFailure } from '../../../src/errors';
+import { StageFailureError } from '../../../src/errors';
 import { createFilePublisher } from '../../../src/providers/offline/file.publisher';
 import type { PublishCall } from '../../../src/providers/publisher.port';
 
@@ -91,7 +91,7 @@ describe('file publisher', () => {
     const publisher = createFilePublisher({ dataDir });
     for (const bad of [call('../../etc/x'), call('ok', '../other'), call('a/b'), call('')]) {
       const promise = publisher.publish(bad);
-      await expect(promise).rejects.toBeInstanceOf(StageFailure);
+      await expect(promise).rejects.toBeInstanceOf(StageFailureError);
       await expect(promise).rejects.toMatchObject({ code: 'INVALID_ID', retryable: false });
     }
     expect(await readdir(dataDir)).toEqual([]);

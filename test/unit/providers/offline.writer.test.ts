@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BlogRequest } from '../../../machines/blog.types';
-import { StageFailure } from '../../../src/errors';
+import { StageFailureError } from '../../../src/errors';
 import { createOfflineWriter } from '../../../src/providers/offline/offline.writer';
 import type { TextCall } from '../../../src/providers/text.port';
 
@@ -54,11 +54,11 @@ describe('offline writer: article', () => {
 });
 
 describe('offline writer: abort', () => {
-  it('rejects with a non-retryable StageFailure when the signal is already aborted', async () => {
+  it('rejects with a non-retryable StageFailureError when the signal is already aborted', async () => {
     const controller = new AbortController();
     controller.abort();
     const promise = createOfflineWriter().generateIdeas(callFor('b', request, controller.signal));
-    await expect(promise).rejects.toBeInstanceOf(StageFailure);
+    await expect(promise).rejects.toBeInstanceOf(StageFailureError);
     await expect(promise).rejects.toMatchObject({ code: 'ABORTED', retryable: false });
   });
 

@@ -4,7 +4,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import { blogMachine } from '../../machines/blog.machine';
-import type { BlogSettings } from '../../machines/blog.types';
 import { createBlogActors } from '../actors/blog.actors';
 import { traceProviders } from '../telemetry/spans';
 import { startTracing } from '../telemetry/tracing';
@@ -16,36 +15,36 @@ import { createIntake } from '../intake/intake';
 import { createRouter } from '../intake/router';
 import { createBulk } from '../intake/bulk';
 import { createBulkRepo } from '../db/bulk.repo';
-import type { WebhookPrediction } from '../providers/replicate.webhooks';
 import { createRetentionRepo } from '../db/retention.repo';
-import { createRetention } from './retention';
+import { createRetention } from '../runtime/retention';
 import { createForwarder } from '../bus/forwarder';
 import { createLeaseRepo } from '../db/lease.repo';
-import { createLeaseManager } from './leases';
-import { ownershipTimings } from './ownership.timing';
+import { createLeaseManager } from '../runtime/leases';
+import { ownershipTimings } from '../runtime/ownership.timing';
 import type { Logger } from '../logger';
 import type { Providers } from '../providers/providers';
 import type { Bus } from '../bus/bus.port';
 import { createCommandHandler } from '../bus/command.handler';
-import { startCommandConsumer } from '../bus/command.consumer';
-import { ensureStreams } from '../bus/jetstream.streams';
-import { isNatsBus } from '../bus/nats.bus';
+import type { NatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
 import { createDirectPublisher } from '../bus/outbox.direct';
 import { createOutboxRelay } from '../bus/outbox.relay';
 import { subjectsFor } from '../bus/subjects';
 import { createOutboxRepo } from '../db/outbox.repo';
 import { createMetrics } from '../http/metrics';
-import { createFleet, STATUS_OF_STAGE } from './fleet.registry';
-import { createInspector } from './inspector';
-import { createPersister } from './persister';
-import { createStoreSlots } from './store.slots';
-import { createShards, guardLimiters } from './store.shard';
+import { createFleet } from '../runtime/fleet.registry';
+import { createInspector } from '../runtime/inspector';
+import { createPersister } from '../runtime/persister';
+import { createStoreSlots } from '../runtime/store.slots';
+import { createShards, guardLimiters } from '../runtime/store.shard';
 import { createUsageRepo } from '../db/usage.repo';
-import { pricesFor } from './prices';
-import { createUsageLedger } from './usage.ledger';
-import { createStoreBudget } from './store.budget';
-import { createSupervisor, type StatusChange } from './supervisor';
+import { createUsageLedger } from '../runtime/usage.ledger';
+import { createStoreBudget } from '../runtime/store.budget';
+import { createSupervisor, type StatusChange } from '../runtime/supervisor';
+import { logInfrastructureWait, logStageFailure, statusChangeLogger } from './runtime.logs';
+import { needsAuthor, pricesOf, settingsOf } from './settings';
+import { relayReplicateHooks } from './hooks.relay';
+import { startNatsIngress } from './nats.ingress';
 
 /** What a runtime is built from; everything with I/O comes in from the composition root. */
 export interface RuntimeDeps {
@@ -55,38 +54,20 @@ export interface RuntimeDeps {
   providers: Providers;
   /** NATS (commands in through JetStream, events out) or, by default, the in-process bus (events only). */
   bus?: Bus;
+  /**
+   * The NATS adapter behind `bus`, when it is one (`openBus` gives both): the JetStream command consumer and the
+   * forwarder need its connection. Without it, commands come in through HTTP only.
+   */
+  nats?: NatsBus;
   onStatusChange?: (change: StatusChange) => void;
   /** How long a stop waits for running provider calls before leaving them to be repeated. */
   drainGraceMs?: number;
 }
 
-/** The blog settings a config implies. */
-export function settingsOf(config: Config): BlogSettings {
-  return {
-    maxAttempts: config.INKWELL_MAX_ATTEMPTS,
-    retryBaseMs: config.INKWELL_RETRY_BASE_MS,
-    selectionTimeoutMs: config.INKWELL_SELECTION_TIMEOUT_MS,
-  };
-}
-
-/** The prices estimated costs use: the configured ones, else the list prices of the configured models. */
-export function pricesOf(config: Config) {
-  return pricesFor(config.OPENAI_MODEL, config.REPLICATE_MODEL, {
-    inputPerMTok: config.INKWELL_PRICE_INPUT_PER_MTOK,
-    outputPerMTok: config.INKWELL_PRICE_OUTPUT_PER_MTOK,
-    perImage: config.INKWELL_PRICE_PER_IMAGE,
-  });
-}
-
-/** With Wix configured and no default post owner, every `create` must name its `authorMemberId`. */
-export function needsAuthor(config: Config): boolean {
-  return Boolean(config.WIX_APP_ID && config.WIX_APP_SECRET) && !config.WIX_DEFAULT_MEMBER_ID;
-}
-
 /** Creates a runtime; nothing runs until `start()`. */
 export function createRuntime(deps: RuntimeDeps) {
-  const { config, log, database } = deps;
-  const bus: Bus = deps.bus ?? createMemoryBus();
+  const { config, log, database, nats } = deps;
+  const bus: Bus = deps.bus ?? nats ?? createMemoryBus();
   const nodeId = config.INKWELL_NODE_ID;
   // The stores held here; every write of their blogs is fenced by the lease's owner and epoch.
   const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS });
@@ -118,18 +99,11 @@ export function createRuntime(deps: RuntimeDeps) {
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
-    onCommit: (size, ms, events) => {
-      log.debug({ size, ms, events }, 'committed transitions');
-    },
+    onCommit: (size, ms, events) => log.debug({ size, ms, events }, 'committed transitions'),
     onCommitted: (events) => direct.committed(events),
   });
-  const direct = createDirectPublisher({
-    bus,
-    subjects,
-    relay,
-    log,
-    observe: (seconds) => metrics.observeEventPublish(seconds),
-  });
+  const observe = (seconds: number) => metrics.observeEventPublish(seconds);
+  const direct = createDirectPublisher({ bus, subjects, relay, log, observe });
   const tracing = startTracing(config, log); // a no-op without OTEL_EXPORTER_OTLP_ENDPOINT
   const ledger = createUsageLedger(createUsageRepo(database.db), log);
   const budget = createStoreBudget({ dailyTokens: config.INKWELL_STORE_DAILY_TOKENS, ledger });
@@ -142,25 +116,15 @@ export function createRuntime(deps: RuntimeDeps) {
       metrics.observeUsage(stage, usage);
       ledger.record(owner.instanceId, usage);
     },
-    onCall: (stage, phase, error, owner) => {
+    onCall: (stage, phase, failure, owner) => {
       inFlight += phase === 'start' ? 1 : -1;
-      fleet.recordCall(stage, phase, owner, error);
-      if (error)
-        log.warn(
-          { ...owner, status: STATUS_OF_STAGE[stage], stage, code: error.code, retryable: error.retryable },
-          `stage ${stage} failed: ${error.message}`,
-        );
+      fleet.recordCall(stage, phase, owner, failure);
+      if (failure) logStageFailure(log, stage, failure, owner);
     },
-    onInfrastructureWait: (stage, err, owner) =>
-      log.warn(
-        { ...owner, stage, err: err instanceof Error ? err.message : String(err) },
-        `stage ${stage} hit an outage; the same attempt runs again once it waited (no attempt spent)`,
-      ),
+    onInfrastructureWait: (stage, err, owner) => logInfrastructureWait(log, stage, err, owner),
   });
   const inspector = createInspector(config.INKWELL_INSPECT, log);
-  // One line per status change: ids, statuses and counters only, so nothing there can be a secret. Redaction
-  // (which copies the logged object) made each of these lines about 7x dearer; this child logger skips it.
-  const statusLog = log.child({}, { redact: [] });
+  const logStatusChange = statusChangeLogger(log);
   const supervisor = createSupervisor({
     machine: blogMachine.provide({ actors }),
     ...(inspector.inspect ? { inspect: inspector.inspect } : {}),
@@ -171,19 +135,7 @@ export function createRuntime(deps: RuntimeDeps) {
     leaseValid: shards.leaseValid,
     onInserted: (event) => direct.committed([event]),
     onStatusChange: (change) => {
-      const { error, attempts } = change.context;
-      statusLog.info(
-        {
-          blogId: change.blogId,
-          instanceId: change.instanceId,
-          status: change.status,
-          seq: change.seq,
-          stage: change.status === 'FAILED' ? error?.stage : change.status,
-          attempt: change.status === 'FAILED' ? error?.attempts : attempts + 1,
-          ...(change.status === 'FAILED' && error ? { code: error.code } : {}),
-        },
-        `blog ${change.previousStatus ?? 'NEW'} -> ${change.status}`,
-      );
+      logStatusChange(change);
       fleet.recordStatusChange(change);
       deps.onStatusChange?.(change);
     },
@@ -197,8 +149,8 @@ export function createRuntime(deps: RuntimeDeps) {
     shards,
     onChange: (held) => metrics.setLeasesHeld(held),
   });
-  const forwarder = isNatsBus(bus)
-    ? createForwarder(bus.nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log, timing.forwardTimeoutMs)
+  const forwarder = nats
+    ? createForwarder(nats.nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log, timing.forwardTimeoutMs)
     : undefined;
   // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
   const intake = createRouter(
@@ -214,18 +166,7 @@ export function createRuntime(deps: RuntimeDeps) {
     { waitMs: timing.routerWaitMs },
   );
   let draining = false;
-  // A verified webhook may reach any process: it goes out on the bus, and the one whose image stage waits takes it.
-  const hooks = deps.providers.replicateHooks;
-  const hookSubject = `${config.INKWELL_SUBJECT_PREFIX}.hooks.replicate`;
-  const unhook = hooks
-    ? bus.subscribe(hookSubject, (msg) => {
-        try {
-          hooks.waiters.deliver(JSON.parse(new TextDecoder().decode(msg.data)) as WebhookPrediction);
-        } catch (err) {
-          log.warn({ err }, 'a relayed Replicate webhook could not be read');
-        }
-      })
-    : undefined;
+  const hooks = relayReplicateHooks(bus, config.INKWELL_SUBJECT_PREFIX, deps.providers.replicateHooks, log);
   const retention = createRetention({
     repo: createRetentionRepo(database.db),
     log,
@@ -252,9 +193,7 @@ export function createRuntime(deps: RuntimeDeps) {
     },
     observe: { metrics, fleet, outbox, bus, subjects },
     ...(config.INKWELL_API_TOKEN ? { apiToken: config.INKWELL_API_TOKEN } : {}),
-    ...(hooks
-      ? { replicateHook: { secret: hooks.secret, log, onPrediction: (p) => void bus.publish(hookSubject, p) } }
-      : {}),
+    ...(hooks ? { replicateHook: { secret: hooks.secret, log, onPrediction: hooks.send } } : {}),
     usage: { days: (id, from, to) => ledger.days(id, from, to), prices: pricesOf(config) },
   });
   const handler = createCommandHandler({ intake, bus, subjects, log });
@@ -305,16 +244,7 @@ export function createRuntime(deps: RuntimeDeps) {
       relay.start();
       retention.start();
       ledger.start();
-      if (isNatsBus(bus)) {
-        const names = {
-          commands: config.INKWELL_COMMANDS_STREAM,
-          events: config.INKWELL_EVENTS_STREAM,
-          consumer: `inkwell_${config.INKWELL_SUBJECT_PREFIX.replace(/\./g, '_')}`,
-        };
-        // The streams exist before we say we are ready: a client may publish the moment we are.
-        await ensureStreams(bus.nc, names, subjects, timing.ackWaitMs);
-        consumer = startCommandConsumer({ bus, names, subjects, handler, log, timing });
-      }
+      if (nats) consumer = await startNatsIngress({ nats, config, subjects, handler, log, timing });
       if (!listen || stop?.aborted) return { port: 0, restored, quarantined };
       if (!config.INKWELL_API_TOKEN && !['127.0.0.1', 'localhost', '::1'].includes(config.HOST)) {
         log.warn(
@@ -340,7 +270,7 @@ export function createRuntime(deps: RuntimeDeps) {
         await leases.stop();
         await waitForCalls(deps.drainGraceMs ?? 5_000); // image stages may still hear their webhook meanwhile
         await supervisor.stopAll();
-        unhook?.();
+        hooks?.stop();
         await ledger.stop();
         unfollowLimiters?.();
         await Promise.all((deps.providers.limiters ?? []).map((l) => l.stop()));

@@ -1,0 +1,79 @@
+/**
+ * The composition root: config → logger → database → bus → providers → runtime, built the same way for `npm start`
+ * (serve.ts), the demo and the test harness. Options name only what differs between them.
+ */
+import type { DestinationStream } from 'pino';
+import { loadConfig, redactConfig, type Config } from '../config';
+import type { Bus } from '../bus/bus.port';
+import { createMemoryBus } from '../bus/memory.bus';
+import { openBus, type OpenedBus } from '../bus/open';
+import { openDatabase } from '../db/open';
+import { createLogger, type Logger } from '../logger';
+import { createProviders, type Providers } from '../providers/providers';
+import type { StatusChange } from '../runtime/supervisor';
+import { createRuntime, type Runtime } from './runtime';
+
+/** What differs between the users of the composition root. */
+export interface ComposeOptions {
+  /** Already loaded (`serve` reports a bad config itself); else read from the environment here. */
+  config?: Config;
+  /** Where logs go (the demo: a file), under which name (default: the node id); stdout by default. */
+  logTo?: { name?: string; destination?: DestinationStream };
+  /** Called with the logger as soon as it exists (`serve` hands it to its signal watcher). */
+  onLogger?: (log: Logger) => void;
+  /** Aborted before anything is opened: nothing is ('stopped before starting'), and the result is undefined. */
+  signal?: AbortSignal;
+  /** `memory`: the in-process bus whatever `NATS_URL` says (the demo); `configured` by default. */
+  bus?: 'configured' | 'memory';
+  /** Wraps the bus the runtime publishes on (the harness holds status events back with it). */
+  wrapBus?: (bus: Bus) => Bus;
+  /**
+   * The providers to use, given how to build those the config implies (built only when called): the demo adds
+   * latency to them, the harness scripts them, a benchmark may replace them.
+   */
+  providers?: (configured: () => Providers, ctx: { config: Config; log: Logger }) => Providers;
+  onStatusChange?: (change: StatusChange) => void;
+  /** How long a stop waits for running provider calls. */
+  drainGraceMs?: number;
+}
+
+/** A composed process: its config, logger and providers, and the runtime (not started) built from them. */
+export interface Composed {
+  config: Config;
+  log: Logger;
+  providers: Providers;
+  runtime: Runtime;
+}
+
+/** Builds a runtime; undefined only when `opts.signal` was aborted before anything was opened. */
+export async function composeRuntime(opts: ComposeOptions & { signal: AbortSignal }): Promise<Composed | undefined>;
+export async function composeRuntime(opts?: ComposeOptions): Promise<Composed>;
+export async function composeRuntime(opts: ComposeOptions = {}): Promise<Composed | undefined> {
+  const config = opts.config ?? loadConfig();
+  const log = createLogger(
+    config.INKWELL_LOG_LEVEL,
+    opts.logTo?.name ?? config.INKWELL_NODE_ID,
+    opts.logTo?.destination,
+  );
+  opts.onLogger?.(log);
+  if (opts.signal?.aborted) {
+    log.info('stopped before starting');
+    return undefined;
+  }
+  log.info({ config: redactConfig(config) }, 'starting');
+  const database = await openDatabase(config, log);
+  const opened: OpenedBus = opts.bus === 'memory' ? { bus: createMemoryBus() } : await openBus(config, log);
+  const configured = () => createProviders(config, log, database.db);
+  const providers = opts.providers?.(configured, { config, log }) ?? configured();
+  const runtime = createRuntime({
+    config,
+    log,
+    database,
+    bus: opts.wrapBus?.(opened.bus) ?? opened.bus,
+    ...(opened.nats ? { nats: opened.nats } : {}),
+    providers,
+    ...(opts.onStatusChange ? { onStatusChange: opts.onStatusChange } : {}),
+    ...(opts.drainGraceMs !== undefined ? { drainGraceMs: opts.drainGraceMs } : {}),
+  });
+  return { config, log, providers, runtime };
+}
