@@ -34,6 +34,12 @@ export interface WixRequest {
   body?: unknown;
   /** What the call does, for error messages ("create the draft post"). */
   what: string;
+  /**
+   * Runs inside the store's limit right before the exchange, once the limiter let the call start (so not for a call
+   * refused there, e.g. for a store whose lease ran out by this process's clock): for a record that must exist if,
+   * and only if, the call may have been made.
+   */
+  before?: () => Promise<void>;
 }
 
 export interface WixClient {
@@ -121,6 +127,7 @@ export function createWixClient(opts: WixClientOptions): WixClient {
   ): Promise<RawResponse> =>
     limit(instanceId, async () => {
       if (signal?.aborted) throw aborted(signal);
+      await req.before?.();
       const controller = new AbortController();
       let timedOut = false;
       const timer = setTimeout(() => {

@@ -151,12 +151,13 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
   ): Promise<string> {
     const title = call.article.title;
     const pending: PendingDraft = { title, memberId, at: now() };
-    // Written before the call: from here on, a lost answer is looked for instead of created again.
-    await refs.put(call.blogId, WIX_REFS.draftPending, JSON.stringify(pending));
     const what = 'create the draft post';
     const body = await client.request(
       call.instanceId,
       {
+        // Written right before the call, once the limiter let it start: from then on a lost answer is looked for
+        // instead of created again, and a call refused before it started (a lease run out) leaves no marker.
+        before: () => refs.put(call.blogId, WIX_REFS.draftPending, JSON.stringify(pending)),
         method: 'POST',
         path: '/blog/v3/draft-posts',
         body: {
