@@ -105,12 +105,15 @@ export function createLeaseManager(deps: {
     }
   }
 
+  /** Commands in progress per store (`pin`): a pinned store is never released as idle. */
+  const pinned = new Map<string, number>();
+
   async function releaseIdle() {
     const busy = deps.supervisor.liveStores();
     const at = now();
     const release: string[] = [];
     for (const shard of shards.all()) {
-      if (busy.has(shard.instanceId) || shard.pins > 0) shard.idleSince = undefined;
+      if (busy.has(shard.instanceId) || pinned.has(shard.instanceId)) shard.idleSince = undefined;
       else if (shard.idleSince === undefined) shard.idleSince = at;
       else if (at - shard.idleSince >= tickMs) release.push(shard.instanceId);
     }
@@ -145,12 +148,15 @@ export function createLeaseManager(deps: {
     ensure,
     /** Runs `fn` while `instanceId` cannot be released as idle (a command in progress). */
     async pin<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
-      const shard = shards.get(instanceId);
-      if (shard) shard.pins += 1;
+      // Counted by store, not on its shard: a command often pins a store before it is held here (its shard is
+      // made by the claim inside `fn`, or remade after an idle release), and must keep it from release all along.
+      pinned.set(instanceId, (pinned.get(instanceId) ?? 0) + 1);
       try {
         return await fn();
       } finally {
-        if (shard) shard.pins -= 1;
+        const n = (pinned.get(instanceId) ?? 1) - 1;
+        if (n === 0) pinned.delete(instanceId);
+        else pinned.set(instanceId, n);
       }
     },
     /** Takes over orphaned stores once (start-up), then keeps ticking. */
