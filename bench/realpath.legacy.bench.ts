@@ -131,7 +131,13 @@ async function runWorker(seed: string, specs: BlogSpec[], urls: Record<string, s
     const database = openPostgres(db.url, () => undefined);
     await database.migrate(); // the adapters keep their provider references in Inkwell's table
     try {
-      return await runLegacy(db.url, seed, specs, startLifecycleWorker, createProviders(config, log, database.db));
+      return await runLegacy(
+        db.url,
+        seed,
+        specs,
+        startLifecycleWorker,
+        createProviders(config, log, database.db, false),
+      );
     } finally {
       await database.close();
     }

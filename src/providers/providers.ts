@@ -35,8 +35,12 @@ export interface Providers {
   onLimiterEvent?: (listener: (e: LimiterEvent, queued: number) => void) => () => void;
 }
 
-/** Builds the providers for `config`; `db` holds the provider references real adapters need to repeat safely. */
-export function createProviders(config: Config, log: Logger, db?: Db): Providers {
+/**
+ * Builds the providers for `config`; `db` holds the provider references real adapters need to repeat safely, their
+ * writes fenced by this process's store leases unless `fenceRefs` is false (a caller holding no leases: the
+ * benchmark's polling lifecycle worker).
+ */
+export function createProviders(config: Config, log: Logger, db?: Db, fenceRefs = true): Providers {
   const providers: Partial<Providers> & {
     limiters: ProviderLimiter[];
     closers: Array<() => Promise<void>>;
@@ -67,7 +71,7 @@ export function createProviders(config: Config, log: Logger, db?: Db): Providers
     if (!db) throw new Error('real providers need the database for their provider references');
     // An outage of PostgreSQL makes the stage wait for it, never fail (refs are reads and upserts: safe to repeat).
     // Fenced by this process's store leases (owner, under the lease row's lock), as blog commits are.
-    return waitingForService(createRefsRepo(db, config.INKWELL_NODE_ID), {
+    return waitingForService(createRefsRepo(db, fenceRefs ? config.INKWELL_NODE_ID : undefined), {
       service: 'postgres',
       onWait: logWaits(log, 'postgres'),
     });
