@@ -95,10 +95,15 @@ if (results.realpath) {
     );
     add(
       'real path',
-      `${n} concurrent: event delay p50/p95`,
+      `${n} concurrent: event delay after its \`at\` (the transition, before its commit), p50/p95`,
       `${round(l.eventDelayMs.p50, 1)}/${round(l.eventDelayMs.p95, 1)} ms`,
+    );
+    add(
+      'real path',
+      `${n} concurrent: event delay after its transaction's start (≥ after its commit), p50/p95`,
+      `${round(l.eventDelayAfterTxMs.p50, 1)}/${round(l.eventDelayAfterTxMs.p95, 1)} ms (${l.eventDelayAfterTxMs.n} events)`,
       'p95 ≤ 20 ms',
-      (targets[`eventDelayAt${n}`] = l.eventDelayMs.p95 <= 20),
+      (targets[`eventDelayAt${n}`] = l.eventDelayAfterTxMs.p95 <= 20),
     );
     add(
       'real path',

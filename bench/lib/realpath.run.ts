@@ -57,6 +57,8 @@ export interface RealPathRun {
   nc: NatsConnection;
   prefix: string;
   tag: string;
+  /** The runtime's database (the benchmark reads the outbox's transaction times from it). */
+  databaseUrl: string;
 }
 
 /**
@@ -82,7 +84,7 @@ export async function withRealPath<T>(
     return await withFreshDatabase(async (db) => {
       const runtime = await startNpm({ ...runtimeEnv(urls, db.url, dataDir, prefix, streams), ...extraEnv });
       try {
-        return await fn({ urls, runtime, nc: conn, prefix, tag });
+        return await fn({ urls, runtime, nc: conn, prefix, tag, databaseUrl: db.url });
       } finally {
         await runtime.stop();
       }
