@@ -23,7 +23,7 @@ import { ownershipTimings } from '../runtime/ownership.timing';
 import type { Logger } from '../logger';
 import type { Providers } from '../providers/providers';
 import type { Bus } from '../bus/bus.port';
-import { createCommandHandler } from '../bus/command.handler';
+import { createCommandHandler } from '../bus/command.consumer';
 import type { NatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
 import { createDirectPublisher } from '../bus/outbox.direct';

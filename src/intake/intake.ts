@@ -10,10 +10,10 @@ import type { z } from 'zod';
 import { admissionInput, type BlogContext } from '../../machines/blog.machine';
 import { NO_USAGE, type BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
-import { LIVE_STATUSES, type BlogRepo, type BlogRow } from '../db/blog.repo';
+import { LIVE_STATUSES, type BlogRepo, type BlogRow } from '../db/blog.port';
 import { CommandError } from '../errors';
 import { currentTraceparent, inCommandSpan } from '../telemetry/spans';
-import type { LiveBlog, Supervisor } from '../runtime/supervisor';
+import type { LiveBlog, Supervisor } from '../runtime/live.blog';
 import type { WaitReason } from '../runtime/store.budget';
 import { encodeCursor, listSchema } from './list.schema';
 import {

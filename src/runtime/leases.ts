@@ -6,7 +6,7 @@
 import { ownershipTimings } from './ownership.timing';
 import type { LeaseRepo } from '../db/lease.repo';
 import type { Logger } from '../logger';
-import type { Supervisor } from './supervisor';
+import type { Supervisor } from './live.blog';
 import { busy, createShards, type Route, type Shards } from './store.shard';
 
 export type { Route } from './store.shard';

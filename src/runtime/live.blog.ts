@@ -1,9 +1,11 @@
 /**
- * A live blog: one XState actor, held on its store's shard, with what it last persisted; and the order stores are
+ * The supervisor's port (what the intake and the lease manager use of it, implemented by `supervisor.ts`) and a live
+ * blog: one XState actor, held on its store's shard, with what it last persisted; and the order stores are
  * rehydrated in.
  */
 import type { Actor } from 'xstate';
-import type { BlogContext, BlogMachine } from '../../machines/blog.machine';
+import type { BlogContext, BlogEvent, BlogInput, BlogMachine } from '../../machines/blog.machine';
+import type { BlogView } from './blog.view';
 import type { BlogStatus } from '../../machines/blog.types';
 
 /** A live blog actor held by the supervisor. */
@@ -18,6 +20,28 @@ export interface LiveBlog {
   lastSnapshot: Observed | undefined;
   lastCommit: Promise<void>;
   unsubscribe: () => void;
+}
+
+/** The supervisor: one live XState actor per working blog, on its store's shard; its transitions persisted. */
+export interface Supervisor {
+  /** Creates and starts a blog; `created: false` (and nothing changes) when the id exists already. */
+  create(input: BlogInput, createdAt?: Date): Promise<{ created: boolean; createdAt: Date }>;
+  /** Restores stores' working blogs that are not live here (their leases were just taken); counts per store. */
+  rehydrateStores(instanceIds: string[]): Promise<Map<string, number>>;
+  /** Drops a store's actors without persisting anything: its lease is lost, another process continues. */
+  dropStore(instanceId: string): number;
+  /** The live actor of a blog, loaded when it left memory; refused (retryably) when its store is not held here. */
+  load(blogId: string, instanceId?: string): Promise<LiveBlog | undefined>;
+  /** Sends an event (with `refuse`, a command's: the machine decides); resolves once its transition is committed. */
+  send(entry: LiveBlog, event: BlogEvent, refuse?: boolean): Promise<BlogView>;
+  /** Resolves once the blog's transitions so far are committed; rejects if it is not (or no longer) live here. */
+  committed(blogId: string, instanceId: string): Promise<void>;
+  /** Waits until every transition observed so far is committed. */
+  flush(): Promise<void>;
+  /** Stops every actor without persisting the stop. */
+  stopAll(): Promise<void>;
+  /** Live actors now. */
+  size(): number;
 }
 
 /** A status change as the supervisor observed it (for metrics, the demo, the dashboard). */

@@ -8,12 +8,12 @@ import { createActor, type Actor, type InspectionEvent, type Observer } from 'xs
 import { BLOG_MACHINE_VERSION, type BlogEvent, type BlogInput, type BlogMachine } from '../../machines/blog.machine';
 import { migrateSnapshot } from '../../machines/blog.migrations';
 import { IDLE_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
-import type { BlogRepo, BlogRow } from '../db/blog.repo';
+import type { BlogRepo, BlogRow } from '../db/blog.port';
 import { LeaseExpiredError, SnapshotError } from '../errors';
 import type { Logger } from '../logger';
 import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
 import type { CommittedEvent, Persister } from './persister';
-import { interleaveByStore, type LiveBlog, type Observed, type StatusChange } from './live.blog';
+import { interleaveByStore, type LiveBlog, type Observed, type StatusChange, type Supervisor } from './live.blog';
 import { sendOrRefuse, type Shards } from './store.shard';
 
 /** What the supervisor needs. */
@@ -51,7 +51,7 @@ const serializeLater = (machine: BlogMachine, snapshot: Observed) => () =>
   machine.getPersistedSnapshot(snapshot as never);
 
 /** Creates the supervisor. */
-export function createSupervisor(deps: SupervisorDeps) {
+export function createSupervisor(deps: SupervisorDeps): Supervisor {
   const { shards } = deps;
   const slots = shards.slots;
   /** The live actor of `blogId` of store `instanceId`, on the store's shard. */
@@ -293,6 +293,4 @@ export function createSupervisor(deps: SupervisorDeps) {
   };
 }
 
-/** The supervisor's interface. */
-export type Supervisor = ReturnType<typeof createSupervisor>;
-export { interleaveByStore, type LiveBlog, type StatusChange } from './live.blog';
+export { interleaveByStore, type LiveBlog, type StatusChange, type Supervisor } from './live.blog';
