@@ -22,7 +22,7 @@ import { inStageSpan } from '../telemetry/spans';
 import type { ImageMaker } from '../providers/image.port';
 import type { Publisher } from '../providers/publisher.port';
 import type { TextWriter } from '../providers/text.port';
-import type { StoreSlots } from '../runtime/store.slots';
+import type { StoreSlots } from '../runtime/store.shard';
 
 /** What the stage actors need. */
 export interface BlogActorDeps {
@@ -35,7 +35,7 @@ export interface BlogActorDeps {
    * this process lost the store's lease). Publishing waits for it: the one side effect that must never come from a
    * process whose transition into PUBLISHING was fenced off.
    */
-  committed?: (blogId: string) => Promise<void>;
+  committed?: (blogId: string, instanceId: string) => Promise<void>;
   /** The stores' daily token budgets: a text stage (and the admission before one) waits while its store is over. */
   budget?: { wait(instanceId: string, signal?: AbortSignal): Promise<void> };
   now?: () => number;
@@ -167,7 +167,7 @@ export function createBlogActors(deps: BlogActorDeps) {
       }),
     ),
     publish: stage<PublishedPost>('publish', async (input, signal, onUsage) => {
-      await deps.committed?.(input.blogId);
+      await deps.committed?.(input.blogId, input.instanceId);
       return deps.publisher.publish({
         ...call(input, signal, onUsage),
         article: input.article ?? missing('the article'),

@@ -1,6 +1,5 @@
 /** Where commands come in over NATS: the JetStream streams, made sure of, and the durable command consumer. */
-import type { CommandHandler } from '../bus/command.handler';
-import { startCommandConsumer } from '../bus/command.consumer';
+import { startCommandConsumer, type CommandHandler } from '../bus/command.consumer';
 import { ensureStreams } from '../bus/jetstream.streams';
 import type { NatsBus } from '../bus/nats.bus';
 import type { Subjects } from '../bus/subjects';

@@ -12,7 +12,6 @@ import { createBlogRepo } from '../db/blog.repo';
 import type { Database } from '../db/database';
 import { createHttpServer } from '../http/server';
 import { createIntake } from '../intake/intake';
-import { createRouter } from '../intake/router';
 import { createBulk } from '../intake/bulk';
 import { createBulkRepo } from '../db/bulk.repo';
 import { createRetentionRepo } from '../db/retention.repo';
@@ -24,7 +23,7 @@ import { ownershipTimings } from '../runtime/ownership.timing';
 import type { Logger } from '../logger';
 import type { Providers } from '../providers/providers';
 import type { Bus } from '../bus/bus.port';
-import { createCommandHandler } from '../bus/command.handler';
+import { createCommandHandler } from '../bus/command.consumer';
 import type { NatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
 import { createDirectPublisher } from '../bus/outbox.direct';
@@ -35,7 +34,6 @@ import { createMetrics } from '../http/metrics';
 import { createFleet } from '../runtime/fleet.registry';
 import { createInspector } from '../runtime/inspector';
 import { createPersister } from '../runtime/persister';
-import { createStoreSlots } from '../runtime/store.slots';
 import { createShards, guardLimiters } from '../runtime/store.shard';
 import { createUsageRepo } from '../db/usage.repo';
 import { createUsageLedger } from '../runtime/usage.ledger';
@@ -70,11 +68,11 @@ export function createRuntime(deps: RuntimeDeps) {
   const bus: Bus = deps.bus ?? nats ?? createMemoryBus();
   const nodeId = config.INKWELL_NODE_ID;
   // The stores held here; every write of their blogs is fenced by the lease's owner and epoch.
-  const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS });
+  // The stores held here; each shard also holds its store's working slots, live actors and command queue.
+  const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS, maxPerStore: config.INKWELL_MAX_ACTIVE_PER_STORE });
   const repo = createBlogRepo(database.db, { owner: nodeId, epochOf: shards.epochOf });
   // No provider call starts for a store whose lease has run out by our clock; a lost store's queued calls are dropped.
   guardLimiters(shards, deps.providers.limiters ?? []);
-  const slots = createStoreSlots(config.INKWELL_MAX_ACTIVE_PER_STORE);
   const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
   const outbox = createOutboxRepo(database.db);
   // Events leave right after their commit by the direct path; the relay sends what it leaves and moves the cursor.
@@ -109,8 +107,8 @@ export function createRuntime(deps: RuntimeDeps) {
   const budget = createStoreBudget({ dailyTokens: config.INKWELL_STORE_DAILY_TOKENS, ledger });
   const actors = createBlogActors({
     ...(config.OTEL_EXPORTER_OTLP_ENDPOINT ? traceProviders(deps.providers) : deps.providers),
-    slots,
-    committed: (blogId) => supervisor.committed(blogId),
+    slots: shards.slots,
+    committed: (blogId, instanceId) => supervisor.committed(blogId, instanceId),
     budget,
     onUsage: (stage, owner, usage) => {
       metrics.observeUsage(stage, usage);
@@ -130,7 +128,7 @@ export function createRuntime(deps: RuntimeDeps) {
     ...(inspector.inspect ? { inspect: inspector.inspect } : {}),
     repo,
     persister,
-    slots,
+    shards,
     log,
     leaseValid: shards.leaseValid,
     onInserted: (event) => direct.committed([event]),
@@ -152,19 +150,17 @@ export function createRuntime(deps: RuntimeDeps) {
   const forwarder = nats
     ? createForwarder(nats.nc, config.INKWELL_SUBJECT_PREFIX, nodeId, log, timing.forwardTimeoutMs)
     : undefined;
-  // A dead owner's stores free up within the lease TTL: commands for them wait that long (plus a margin) for it.
-  const intake = createRouter(
-    createIntake({
-      supervisor,
-      repo,
-      settings: settingsOf(config),
-      requireAuthorMemberId: needsAuthor(config),
-      whyWaiting: budget.blocked,
-    }),
-    leases,
-    forwarder,
-    { waitMs: timing.routerWaitMs },
-  );
+  // Commands run in their store's shard here, or at its owner; a dead owner's stores free up within the lease TTL,
+  // and commands for them wait that long (plus a margin, `routerWaitMs`) for it.
+  const intake = createIntake({
+    supervisor,
+    repo,
+    settings: settingsOf(config),
+    requireAuthorMemberId: needsAuthor(config),
+    whyWaiting: budget.blocked,
+    route: shards.route,
+    ...(forwarder ? { forward: forwarder.forward.bind(forwarder) } : {}),
+  });
   let draining = false;
   const hooks = relayReplicateHooks(bus, config.INKWELL_SUBJECT_PREFIX, deps.providers.replicateHooks, log);
   const retention = createRetention({

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { blogIdForMessage } from '../bus/command.handler';
+import { blogIdForMessage } from '../bus/command.consumer';
 import type { CommandRequest } from './requests';
 import { CliFailure } from './usage';
 

@@ -1,65 +1,89 @@
-/** Blog rows: create, commit transitions in batches, read for the API and for rehydration. */
+/**
+ * Blog rows over PostgreSQL (the `BlogRepo` port, `blog.port.ts`): create, commit transitions in batches, read for
+ * the API and for rehydration; every write fenced by its store's lease.
+ *
+ * The fence on every write of a store's blogs: the write lands only if this process still holds the store's lease
+ * at the epoch it took it with, and no takeover can commit between that check and the write's commit.
+ *
+ * Each fenced statement locks the lease rows it relies on `FOR KEY SHARE`, in `instance_id` order, checking owner
+ * and epoch as it locks. `store_leases_epoch_key`, a unique index on (instance_id, epoch), makes `epoch` a key
+ * column, so:
+ * - a takeover (its UPDATE changes `epoch`, so it takes the row `FOR UPDATE`) waits for every fenced write that
+ *   locked the row to commit or roll back, and a fenced write that comes after the takeover locked or committed the
+ *   row waits for it and then, under READ COMMITTED, re-checks owner and epoch against the new row version (it no
+ *   longer matches: the write changes nothing);
+ * - a renewal (`expires_at` only: a `FOR NO KEY UPDATE`) and other fenced writes never wait for each other.
+ * So a write either commits before the takeover does, which the new owner then reads, or it is refused.
+ */
 import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
-import { WAITING_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
+import { WAITING_STATUSES, WORKING_STATUSES } from '../../machines/blog.types';
 import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
-import { fenceOf, heldLeases, retryDeadlocks, type Fence } from './fence';
+import { LIVE_STATUSES, type BlogRepo, type BlogRow, type BlogWrite, type ListQuery, type NewBlog } from './blog.port';
 
-/** A blog row as read back. */
-export type BlogRow = typeof blogs.$inferSelect;
+export {
+  LIVE_STATUSES,
+  type BlogRepo,
+  type BlogRow,
+  type BlogWrite,
+  type ListQuery,
+  type NewBlog,
+  type OutboxEvent,
+} from './blog.port';
 
-/** One status event as written to the outbox. */
-export interface OutboxEvent {
-  seq: number;
-  payload: Record<string, unknown>;
+/** Who writes, and the epoch at which it holds each store (undefined: not held, so every write is refused). */
+export interface Fence {
+  owner: string;
+  /** Without it only the owner is checked (still under the lock); with it, the epoch the holder took the store at. */
+  epochOf?: (instanceId: string) => number | undefined;
 }
 
-/** A new blog: its first snapshot and its first event. */
-export interface NewBlog {
-  blogId: string;
-  instanceId: string;
-  status: string;
-  snapshot: unknown;
-  machineVersion: number;
-  view: Record<string, unknown>;
-  event: OutboxEvent;
-  createdAt: Date;
+/** A fence from a bare owner name (the old `fenceOwner` argument) or a fence. */
+export const fenceOf = (fence: string | Fence | undefined): Fence | undefined =>
+  typeof fence === 'string' ? { owner: fence } : fence;
+
+/**
+ * A `select instance_id` of the lease rows of `instanceIds` that `fence` still holds, locked `FOR KEY SHARE` in
+ * `instance_id` order (a statement covering many stores takes its locks in the same order as every other one).
+ * Put it in a `with ... as materialized (...)` and keep only the rows of stores it returns.
+ */
+export function heldLeases(fence: Fence, instanceIds: Iterable<string>): SQL {
+  const ids = [...new Set(instanceIds)];
+  const pairs = ids.map((id) => ({ instance_id: id, epoch: fence.epochOf ? (fence.epochOf(id) ?? -1) : null }));
+  return sql`select l.instance_id from store_leases l
+    join json_to_recordset(${JSON.stringify(pairs)}::json) as f(instance_id text, epoch int)
+      on l.instance_id = f.instance_id
+    where l.owner = ${fence.owner} and (f.epoch is null or l.epoch = f.epoch)
+    order by l.instance_id
+    for key share of l`;
 }
 
-/** One actor's latest state, fenced by the version it was read at. */
-export interface BlogWrite {
-  blogId: string;
-  instanceId: string;
-  expectedVersion: number;
-  status: string;
-  seq: number;
-  snapshot: unknown;
-  machineVersion: number;
-  view: Record<string, unknown>;
-  wakeAt: Date | null;
-  events: OutboxEvent[];
+/** Deadlock detected: the statement was rolled back whole, so running it again is safe. */
+export const isDeadlock = (error: unknown): boolean =>
+  (error as { code?: unknown } | undefined)?.code === '40P01' ||
+  (error as { cause?: { code?: unknown } } | undefined)?.cause?.code === '40P01';
+
+/** Runs `statement`, again (up to 3 times) when PostgreSQL broke a deadlock by rolling it back. */
+export async function retryDeadlocks<T>(statement: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement();
+    } catch (error) {
+      if (attempt >= 3 || !isDeadlock(error)) throw error;
+    }
+  }
 }
 
-/** Filters of the list endpoint; `cursor` is the opaque value of a previous page. */
-export interface ListQuery {
-  instanceId?: string;
-  status?: string;
-  limit: number;
-  cursor?: { createdAt: Date; blogId: string };
-}
-
-/** Blogs a store's owner keeps in memory: working, or waiting for a working slot. */
-export const LIVE_STATUSES: readonly BlogStatus[] = ['PENDING', ...WORKING_STATUSES];
 /** Blogs that still have work or a timer. */
 const ACTIVE = [...WAITING_STATUSES, ...WORKING_STATUSES];
 
 /**
  * Creates the repository over `db`. With a fence (or just its owner's name), every commit and every insert also
  * requires that this process still holds the blog's store lease (at the epoch it took it with, when the fence knows
- * it), checked under a lock no takeover can pass (`fence.ts`): a process that lost its lease never writes that
+ * it), checked under a lock no takeover can pass (`heldLeases` above): a process that lost its lease never writes that
  * store's blogs again.
  */
-export function createBlogRepo(db: Db, fencing?: string | Fence) {
+export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
   const fence = fenceOf(fencing);
   /** A CTE `f` of the stores (among `instanceIds`) this process may write now, their lease rows locked. */
   const held = (instanceIds: Iterable<string>) =>
@@ -256,6 +280,3 @@ export function createBlogRepo(db: Db, fencing?: string | Fence) {
     },
   };
 }
-
-/** The blog repository's interface. */
-export type BlogRepo = ReturnType<typeof createBlogRepo>;

@@ -3,12 +3,12 @@
  * skewed clocks still agree on who holds what.
  */
 import { sql } from 'drizzle-orm';
-import { LIVE_STATUSES } from './blog.repo';
+import { LIVE_STATUSES } from './blog.port';
 import { rowsOf, type Db } from './database';
 
 /**
  * The outcome of an attempt to hold a store; `epoch` is the lease's fencing token, which grows at every change of
- * owner: the holder's writes name it (`fence.ts`).
+ * owner: the holder's writes name it (the fence of `blog.repo.ts`).
  */
 export type LeaseClaim = { held: true; takeover: boolean; epoch: number } | { held: false; owner: string };
 
@@ -21,8 +21,24 @@ const ACTIVE_SQL = sql`(${sql.join(
 const storeIds = (ids: string[]) =>
   sql`(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) as instance_id)`;
 
+/** The store leases as the lease manager uses them (implemented over PostgreSQL by `createLeaseRepo`). */
+export interface LeaseRepo {
+  /** Holds `instanceId` unless a live process does. */
+  claim(instanceId: string): Promise<LeaseClaim>;
+  /** Holds each of `instanceIds` that no live process does, in one statement. */
+  claimMany(instanceIds: string[]): Promise<Map<string, LeaseClaim>>;
+  /** Renews the leases still held; the stores among `instanceIds` that are. */
+  renew(instanceIds: string[]): Promise<Set<string>>;
+  /** Gives stores back. */
+  release(instanceIds: string[]): Promise<void>;
+  /** Stores with working blogs that no live process holds: to be taken over. */
+  orphans(limit?: number): Promise<string[]>;
+  /** Waiting blogs whose timer fires within `horizonMs`, of stores this process holds or nobody does. */
+  dueTimers(horizonMs: number, limit?: number): Promise<Array<{ blogId: string; instanceId: string }>>;
+}
+
 /** Creates the repository over `db` for the process `nodeId`. */
-export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
+export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number): LeaseRepo {
   const ttl = sql`make_interval(secs => ${ttlMs / 1000})`;
   return {
     /** Holds `instanceId` unless a live process does; `takeover` when it was someone else's (or nobody's) before. */
@@ -137,6 +153,3 @@ export function createLeaseRepo(db: Db, nodeId: string, ttlMs: number) {
     },
   };
 }
-
-/** The lease repository's interface. */
-export type LeaseRepo = ReturnType<typeof createLeaseRepo>;

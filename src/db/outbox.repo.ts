@@ -20,6 +20,18 @@ export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 
   settled: boolean;
 };
 
+/** The outbox as the relay and the dashboard use it (implemented over PostgreSQL by `createOutboxRepo`). */
+export interface OutboxRepo {
+  /** Hands the oldest unsent events to `publish`, moves the cursor; -1 when another process holds the relay lock. */
+  relay(limit: number, publish: (rows: RelayRow[]) => Promise<number>, skip?: readonly string[]): Promise<number>;
+  /** Events not yet published. */
+  backlog(): Promise<number>;
+  /** A blog's events still in the outbox, in `seq` order. */
+  forBlog(blogId: string): Promise<OutboxRow[]>;
+  /** Deletes published events written before `before`. */
+  prune(before: Date): Promise<void>;
+}
+
 /**
  * Creates the repository over `db`.
  *
@@ -31,7 +43,7 @@ export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 
  * they need not wait for unrelated transactions to end, and the caller remembers what it sent ahead of the cursor.
  * One row update per relay run instead of one per event.
  */
-export function createOutboxRepo(db: Db) {
+export function createOutboxRepo(db: Db): OutboxRepo {
   /**
    * Rows after the cursor, each marked settled or not against the xmin of the statement's own snapshot, leaving out
    * the unsettled ones of `skip`, `Nats-Msg-Id`s `<blogId>:<seq>` (sent ahead: read again only once settled, for the cursor to pass
@@ -96,6 +108,3 @@ export function createOutboxRepo(db: Db) {
     },
   };
 }
-
-/** The outbox repository's interface. */
-export type OutboxRepo = ReturnType<typeof createOutboxRepo>;

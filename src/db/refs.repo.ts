@@ -12,7 +12,7 @@ import { sql } from 'drizzle-orm';
 import { ConflictError } from '../errors';
 import type { ProviderRefs } from './refs.port';
 import { rowsOf, type Db } from './database';
-import { fenceOf, retryDeadlocks, type Fence } from './fence';
+import { fenceOf, retryDeadlocks, type Fence } from './blog.repo';
 
 interface RefKey {
   blogId: string;
@@ -26,7 +26,7 @@ const idOf = (r: RefKey) => `${r.blogId}\u0000${r.key}`;
 
 /**
  * Creates the repository over `db`. With a fence (or just its owner's name), a write lands only while this process
- * holds the lease of the blog's store, checked under the lease row's lock as blog commits are (`fence.ts`); a
+ * holds the lease of the blog's store, checked under the lease row's lock as blog commits are (`heldLeases`, `blog.repo.ts`); a
  * refused write rejects with ConflictError. The epoch is not checked here (the refs port names no store): the owner,
  * under the lock, is.
  */

@@ -123,7 +123,7 @@ export const providerRefs = pgTable(
 /**
  * Which process advances a store's blogs. Ownership is per store, so a store's working cap and its fairness
  * are exact even with several processes; every blog write is fenced by it (owner and epoch, under a lock: see
- * `src/db/fence.ts`).
+ * the fence of `src/db/blog.repo.ts`).
  */
 export const storeLeases = pgTable(
   'store_leases',

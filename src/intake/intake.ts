@@ -1,18 +1,19 @@
 /**
- * Command intake: the one path every command takes, from NATS or HTTP. It validates the body, authorizes by
- * store, hands the event to the blog through the supervisor (the blog's machine decides whether it applies: the
- * intake keeps no copy of its rules), and resolves once the effect is committed (so a caller may acknowledge).
- * Errors are `CommandError`s with the contract's codes.
+ * Command intake: the one path every command takes, from NATS or HTTP. It validates the body (once), has the
+ * command routed to its store's shard (queued there when the store is held here, else forwarded to its owner),
+ * authorizes by store, hands the event to the blog through the supervisor (the blog's machine decides whether it
+ * applies: the intake keeps no copy of its rules), and resolves once the effect is committed (so a caller may
+ * acknowledge). Errors are `CommandError`s with the contract's codes.
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { admissionInput, type BlogContext } from '../../machines/blog.machine';
 import { NO_USAGE, type BlogSettings } from '../../machines/blog.types';
 import { viewOfRow, type BlogView } from '../runtime/blog.view';
-import { LIVE_STATUSES, type BlogRepo, type BlogRow } from '../db/blog.repo';
+import { LIVE_STATUSES, type BlogRepo, type BlogRow } from '../db/blog.port';
 import { CommandError } from '../errors';
 import { currentTraceparent, inCommandSpan } from '../telemetry/spans';
-import type { LiveBlog, Supervisor } from '../runtime/supervisor';
+import type { LiveBlog, Supervisor } from '../runtime/live.blog';
 import type { WaitReason } from '../runtime/store.budget';
 import { encodeCursor, listSchema } from './list.schema';
 import {
@@ -20,8 +21,10 @@ import {
   createSchema,
   describeIssues,
   selectSchema,
+  type BlogRefCommand,
   type CommandName,
   type CreateCommand,
+  type SelectCommand,
 } from './command.schema';
 
 /**
@@ -48,6 +51,18 @@ export interface IntakeDeps {
   requireAuthorMemberId?: boolean;
   /** Why a blog of `instanceId` that would start a text stage waits, if it does (its store's daily budget). */
   whyWaiting?: (instanceId: string) => Promise<WaitReason | undefined>;
+  /**
+   * Runs a command where its store is held (the shards' `route`: queued on the store's shard here, in order, or
+   * `forward`ed to its owner). Without it, commands are applied here at once.
+   */
+  route?: <T>(
+    instanceId: string,
+    command: { apply: () => Promise<T>; warm?: () => Promise<unknown> },
+    forward: ((owner: string) => Promise<T>) | undefined,
+    forwarded?: boolean,
+  ) => Promise<T>;
+  /** Applies a command at `owner`, the process holding its store (the NATS forwarder, `forward.port.ts`). */
+  forward?: (owner: string, name: CommandName, body: unknown, opts: ApplyOptions) => Promise<CommandResult>;
   now?: () => number;
 }
 
@@ -97,8 +112,7 @@ export function createIntake(deps: IntakeDeps) {
     return entry;
   }
 
-  async function create(body: unknown, opts: ApplyOptions): Promise<CommandResult> {
-    const c: CreateCommand = parse(createSchema, body);
+  async function create(c: CreateCommand, opts: ApplyOptions): Promise<CommandResult> {
     if (deps.requireAuthorMemberId && c.authorMemberId === undefined) {
       throw new CommandError(
         'INVALID_PAYLOAD',
@@ -145,38 +159,58 @@ export function createIntake(deps: IntakeDeps) {
 
   // The machine decides: an event its state does not take is INVALID_STATE, a SELECT of an idea that does not exist
   // comes back as the INVALID_SELECTION it emits (`sendOrRefuse`, src/runtime/live.blog.ts).
-  async function select(body: unknown): Promise<CommandResult> {
-    const c = parse(selectSchema, body);
+  async function select(c: SelectCommand): Promise<CommandResult> {
     const entry = await loadOwned(c.blogId, c.instanceId);
     const event = { type: 'SELECT' as const, ideaIndex: c.ideaIndex, at: now() };
     return { blog: await deps.supervisor.send(entry, event, true), applied: true };
   }
 
-  async function cancel(body: unknown): Promise<CommandResult> {
-    const c = parse(blogRefSchema, body);
+  async function cancel(c: BlogRefCommand): Promise<CommandResult> {
     const entry = await loadOwned(c.blogId, c.instanceId);
     return { blog: await deps.supervisor.send(entry, { type: 'CANCEL', at: now() }, true), applied: true };
   }
 
-  async function retry(body: unknown): Promise<CommandResult> {
-    const c = parse(blogRefSchema, body);
+  async function retry(c: BlogRefCommand): Promise<CommandResult> {
     const entry = await loadOwned(c.blogId, c.instanceId);
     return { blog: await deps.supervisor.send(entry, { type: 'RETRY', at: now() }, true), applied: true };
   }
 
-  const handlers: Record<CommandName, (body: unknown, opts: ApplyOptions) => Promise<CommandResult>> = {
-    create,
-    select,
-    cancel,
-    retry,
+  /** A command's body validated by its schema (once, here), and what applies it. */
+  const command =
+    <T extends { instanceId: string; blogId?: string }>(
+      schema: z.ZodType<T>,
+      run: (c: T, opts: ApplyOptions) => Promise<CommandResult>,
+      warms = true,
+    ) =>
+    (body: unknown) => {
+      const c = parse(schema, body);
+      const { blogId, instanceId } = c;
+      // A blog's actor is loaded (restored, if it left memory) before the command's turn in its store's queue: the
+      // loads of commands that arrive together share one read.
+      const warm = warms && blogId !== undefined ? () => loadOwned(blogId, instanceId) : undefined;
+      return { instanceId, warm, run: (opts: ApplyOptions) => run(c, opts) };
+    };
+  const commands = {
+    create: command(createSchema, create, false),
+    select: command(selectSchema, select),
+    cancel: command(blogRefSchema, cancel),
+    retry: command(blogRefSchema, retry),
   };
 
   return {
-    /** Applies one command; throws `CommandError` when it cannot be applied. */
+    /**
+     * Applies one command where its store is held (here, in its shard's order, or at the owner it is forwarded to);
+     * throws `CommandError` when it cannot be applied.
+     */
     apply: (name: CommandName, body: unknown, opts: ApplyOptions = {}) =>
-      inCommandSpan(name, opts.traceparent, () => {
+      inCommandSpan(name, opts.traceparent, async () => {
         const traceparent = currentTraceparent(); // this command's span, when tracing is on
-        return handlers[name](body, traceparent ? { ...opts, traceparent } : opts);
+        const c = commands[name](body);
+        const apply = () => c.run(traceparent ? { ...opts, traceparent } : opts);
+        if (!deps.route) return apply();
+        const to = deps.forward;
+        const forward = to && ((owner: string) => to(owner, name, body, opts));
+        return deps.route(c.instanceId, { apply, ...(c.warm ? { warm: c.warm } : {}) }, forward, opts.forwarded);
       }),
     /** A page of blogs, newest first; only `instanceId`'s when given (without it: every store, an operator's view). */
     async list(query: unknown): Promise<{ items: BlogView[]; nextCursor: string | null }> {

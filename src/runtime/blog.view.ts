@@ -8,7 +8,7 @@ import {
   type BlogFailure,
   type Usage,
 } from '../../machines/blog.types';
-import type { BlogRow } from '../db/blog.repo';
+import type { BlogRow } from '../db/blog.port';
 
 /** The public fields a snapshot contributes to the API and to events. */
 export interface BlogPublicFields {

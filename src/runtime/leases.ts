@@ -6,16 +6,16 @@
 import { ownershipTimings } from './ownership.timing';
 import type { LeaseRepo } from '../db/lease.repo';
 import type { Logger } from '../logger';
-import type { Supervisor } from './supervisor';
-import { createShards, type Shards } from './store.shard';
+import type { Supervisor } from './live.blog';
+import { busy, createShards, type Route, type Shards } from './store.shard';
 
-/** Where a store's commands must go. */
-export type Route = { mine: true } | { mine: false; owner: string };
+export type { Route } from './store.shard';
 
 /** Creates the manager; nothing runs until `start()`. */
 export function createLeaseManager(deps: {
   repo: LeaseRepo;
-  supervisor: Supervisor;
+  /** What the lease manager asks of the supervisor: restore a store's blogs, drop them, load a blog due. */
+  supervisor: Pick<Supervisor, 'rehydrateStores' | 'dropStore' | 'load'>;
   log: Logger;
   ttlMs: number;
   onChange?: (held: number) => void;
@@ -105,15 +105,15 @@ export function createLeaseManager(deps: {
     }
   }
 
-  /** Commands in progress per store (`pin`): a pinned store is never released as idle. */
-  const pinned = new Map<string, number>();
+  // Commands of a store wait for its claim here (the shards' `route`), then run in its shard's queue.
+  shards.claimWith({ claim: ensure, stopping: () => stopped });
 
   async function releaseIdle() {
-    const busy = deps.supervisor.liveStores();
     const at = now();
     const release: string[] = [];
     for (const shard of shards.all()) {
-      if (busy.has(shard.instanceId) || pinned.has(shard.instanceId)) shard.idleSince = undefined;
+      // A store with live actors or commands queued or in progress is busy: it is never released as idle.
+      if (busy(shard)) shard.idleSince = undefined;
       else if (shard.idleSince === undefined) shard.idleSince = at;
       else if (at - shard.idleSince >= tickMs) release.push(shard.instanceId);
     }
@@ -126,7 +126,7 @@ export function createLeaseManager(deps: {
     await renew();
     await Promise.all((await deps.repo.orphans()).map(ensure)); // one batch of claims
     for (const due of await deps.repo.dueTimers(horizonMs)) {
-      if ((await ensure(due.instanceId)).mine) await deps.supervisor.load(due.blogId);
+      if ((await ensure(due.instanceId)).mine) await deps.supervisor.load(due.blogId, due.instanceId);
     }
     await releaseIdle();
     deps.onChange?.(shards.size());
@@ -146,19 +146,6 @@ export function createLeaseManager(deps: {
 
   return {
     ensure,
-    /** Runs `fn` while `instanceId` cannot be released as idle (a command in progress). */
-    async pin<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
-      // Counted by store, not on its shard: a command often pins a store before it is held here (its shard is
-      // made by the claim inside `fn`, or remade after an idle release), and must keep it from release all along.
-      pinned.set(instanceId, (pinned.get(instanceId) ?? 0) + 1);
-      try {
-        return await fn();
-      } finally {
-        const n = (pinned.get(instanceId) ?? 1) - 1;
-        if (n === 0) pinned.delete(instanceId);
-        else pinned.set(instanceId, n);
-      }
-    },
     /** Takes over orphaned stores once (start-up), then keeps ticking. */
     async start(): Promise<void> {
       await tick();

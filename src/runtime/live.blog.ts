@@ -1,11 +1,12 @@
 /**
- * A live blog: one XState actor of the supervisor, with what it last persisted; and the pure helpers around it
- * (whether a new snapshot changes anything, whether a command applies, the order stores are rehydrated in).
+ * The supervisor's port (what the intake and the lease manager use of it, implemented by `supervisor.ts`) and a live
+ * blog: one XState actor, held on its store's shard, with what it last persisted; and the order stores are
+ * rehydrated in.
  */
 import type { Actor } from 'xstate';
-import type { BlogContext, BlogEvent, BlogMachine, BlogRejection } from '../../machines/blog.machine';
-import { IDLE_STATUSES, type BlogStatus } from '../../machines/blog.types';
-import { CommandError } from '../errors';
+import type { BlogContext, BlogEvent, BlogInput, BlogMachine } from '../../machines/blog.machine';
+import type { BlogView } from './blog.view';
+import type { BlogStatus } from '../../machines/blog.types';
 
 /** A live blog actor held by the supervisor. */
 export interface LiveBlog {
@@ -21,6 +22,28 @@ export interface LiveBlog {
   unsubscribe: () => void;
 }
 
+/** The supervisor: one live XState actor per working blog, on its store's shard; its transitions persisted. */
+export interface Supervisor {
+  /** Creates and starts a blog; `created: false` (and nothing changes) when the id exists already. */
+  create(input: BlogInput, createdAt?: Date): Promise<{ created: boolean; createdAt: Date }>;
+  /** Restores stores' working blogs that are not live here (their leases were just taken); counts per store. */
+  rehydrateStores(instanceIds: string[]): Promise<Map<string, number>>;
+  /** Drops a store's actors without persisting anything: its lease is lost, another process continues. */
+  dropStore(instanceId: string): number;
+  /** The live actor of a blog, loaded when it left memory; refused (retryably) when its store is not held here. */
+  load(blogId: string, instanceId?: string): Promise<LiveBlog | undefined>;
+  /** Sends an event (with `refuse`, a command's: the machine decides); resolves once its transition is committed. */
+  send(entry: LiveBlog, event: BlogEvent, refuse?: boolean): Promise<BlogView>;
+  /** Resolves once the blog's transitions so far are committed; rejects if it is not (or no longer) live here. */
+  committed(blogId: string, instanceId: string): Promise<void>;
+  /** Waits until every transition observed so far is committed. */
+  flush(): Promise<void>;
+  /** Stops every actor without persisting the stop. */
+  stopAll(): Promise<void>;
+  /** Live actors now. */
+  size(): number;
+}
+
 /** A status change as the supervisor observed it (for metrics, the demo, the dashboard). */
 export interface StatusChange {
   blogId: string;
@@ -31,59 +54,12 @@ export interface StatusChange {
   context: BlogContext;
 }
 
-/**
- * Actors of idle blogs leave memory once committed: nothing happens until a command (or, for a selection, its
- * timeout, which the lease manager's timer sweep loads in time) needs them.
- */
-export const PASSIVE = IDLE_STATUSES;
-
 /** What the supervisor reads of an emitted snapshot. */
 export interface Observed {
   value: unknown;
   context: BlogContext;
   status: string;
   children: Record<string, unknown>;
-}
-
-/**
- * Whether two snapshots persist the same thing: the same state value, the very same context object (XState makes
- * a new one whenever an assign runs) and the same child actors. Cheaper than serializing both, which it replaces.
- */
-export function sameState(a: Observed, b: Observed): boolean {
-  if (a.context !== b.context || a.status !== b.status) return false;
-  if (JSON.stringify(a.value) !== JSON.stringify(b.value)) return false;
-  const ak = Object.keys(a.children);
-  const bk = Object.keys(b.children);
-  return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
-}
-
-export const noop = () => undefined;
-
-/** The persisted form of `snapshot`, computed only when called (returned, so no name is defined on it per call). */
-export function serializeLater(machine: BlogMachine, snapshot: Observed): () => unknown {
-  return () => machine.getPersistedSnapshot(snapshot as never);
-}
-
-/**
- * Sends `event` to the blog if its machine takes it, and says why not otherwise, with the contract's codes: the
- * machine decides (no copy of its rules here). An event no transition of the current state takes is
- * `INVALID_STATE`; one the machine understood but turned down (a SELECT of an idea that does not exist) comes back
- * as the rejection it emits.
- */
-export function sendOrRefuse(entry: LiveBlog, event: BlogEvent): void {
-  const snapshot = entry.actor.getSnapshot();
-  // A blog in a final state (DONE, CANCELLED) takes no event at all, whatever its transitions would allow.
-  if (snapshot.status !== 'active' || !snapshot.can(event)) {
-    throw new CommandError('INVALID_STATE', `blog ${entry.blogId} is ${entry.status}: ${event.type} does not apply`);
-  }
-  let rejection: BlogRejection | undefined;
-  const sub = entry.actor.on('rejected', (e) => (rejection = e));
-  try {
-    entry.actor.send(event);
-  } finally {
-    sub.unsubscribe();
-  }
-  if (rejection) throw new CommandError(rejection.code, rejection.message);
 }
 
 /** Orders rows round-robin across stores, keeping each store's own order. */

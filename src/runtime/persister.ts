@@ -9,7 +9,7 @@
  * one (one statement), so a burst of creates costs a few round trips and commits, not one each. A failed insert is
  * not retried here: its callers get the error (the command was not applied and is answered or redelivered).
  */
-import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.repo';
+import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.port';
 import { ConflictError } from '../errors';
 
 /**

@@ -7,31 +7,22 @@ import DataLoader from 'dataloader';
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { BLOG_MACHINE_VERSION, type BlogEvent, type BlogInput, type BlogMachine } from '../../machines/blog.machine';
 import { migrateSnapshot } from '../../machines/blog.migrations';
-import { WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
-import type { BlogRepo, BlogRow } from '../db/blog.repo';
+import { IDLE_STATUSES, WORKING_STATUSES, type BlogStatus } from '../../machines/blog.types';
+import type { BlogRepo, BlogRow } from '../db/blog.port';
 import { LeaseExpiredError, SnapshotError } from '../errors';
 import type { Logger } from '../logger';
 import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
 import type { CommittedEvent, Persister } from './persister';
-import {
-  interleaveByStore,
-  noop,
-  PASSIVE,
-  sameState,
-  sendOrRefuse,
-  serializeLater,
-  type LiveBlog,
-  type Observed,
-  type StatusChange,
-} from './live.blog';
-import type { StoreSlots } from './store.slots';
+import { interleaveByStore, type LiveBlog, type Observed, type StatusChange, type Supervisor } from './live.blog';
+import { sendOrRefuse, type Shards } from './store.shard';
 
 /** What the supervisor needs. */
 export interface SupervisorDeps {
   machine: BlogMachine;
   repo: BlogRepo;
   persister: Persister;
-  slots: StoreSlots;
+  /** The held stores: each one's live actors and working slots are on its shard. */
+  shards: Shards;
   log: Logger;
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   onStatusChange?: (change: StatusChange) => void;
@@ -42,10 +33,29 @@ export interface SupervisorDeps {
   now?: () => number;
 }
 
+/**
+ * Whether two snapshots persist the same thing: the same state value, the very same context object (XState makes
+ * a new one whenever an assign runs) and the same child actors. Cheaper than serializing both, which it replaces.
+ */
+function sameState(a: Observed, b: Observed): boolean {
+  if (a.context !== b.context || a.status !== b.status) return false;
+  if (JSON.stringify(a.value) !== JSON.stringify(b.value)) return false;
+  const ak = Object.keys(a.children);
+  const bk = Object.keys(b.children);
+  return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
+}
+
+const noop = () => undefined;
+/** The persisted form of `snapshot`, made only when called (returned: tsx names no property on it per call). */
+const serializeLater = (machine: BlogMachine, snapshot: Observed) => () =>
+  machine.getPersistedSnapshot(snapshot as never);
+
 /** Creates the supervisor. */
-export function createSupervisor(deps: SupervisorDeps) {
-  const live = new Map<string, LiveBlog>();
-  const loading = new Map<string, Promise<LiveBlog | undefined>>();
+export function createSupervisor(deps: SupervisorDeps): Supervisor {
+  const { shards } = deps;
+  const slots = shards.slots;
+  /** The live actor of `blogId` of store `instanceId`, on the store's shard. */
+  const liveOf = (blogId: string, instanceId: string) => shards.get(instanceId)?.actors.get(blogId);
   const now = deps.now ?? Date.now;
   /**
    * Rows of passivated blogs: the loads asked for in one turn of the event loop share one query. At a steady rate
@@ -75,7 +85,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       });
       // A slot is held in a working status; in PENDING it may have just been granted to the admission that is
       // about to move the blog into its stage (granted before this snapshot is observed): it is not given back.
-      if (!WORKING_STATUSES.includes(status) && status !== 'PENDING') deps.slots.release(entry.blogId);
+      if (!WORKING_STATUSES.includes(status) && status !== 'PENDING') slots.release(entry.blogId);
       deps.onStatusChange?.({
         blogId: entry.blogId,
         instanceId: entry.instanceId,
@@ -99,17 +109,20 @@ export function createSupervisor(deps: SupervisorDeps) {
     entry.lastCommit = deps.persister.enqueue(write, events);
     entry.lastCommit.then(
       () => {
-        if (PASSIVE.includes(status) && live.get(entry.blogId) === entry && entry.status === status) drop(entry);
+        // An idle blog leaves memory once committed: a command (or its timeout's sweep) loads it when needed.
+        if (IDLE_STATUSES.includes(status) && isLive(entry) && entry.status === status) drop(entry);
       },
       () => drop(entry), // another writer owns the row now
     );
   }
 
+  const isLive = (entry: LiveBlog) => liveOf(entry.blogId, entry.instanceId) === entry;
+
   function drop(entry: LiveBlog) {
-    if (live.get(entry.blogId) === entry) live.delete(entry.blogId);
+    if (isLive(entry)) shards.get(entry.instanceId)?.actors.delete(entry.blogId);
     entry.unsubscribe();
     entry.actor.stop();
-    deps.slots.release(entry.blogId);
+    slots.release(entry.blogId);
     deps.persister.forget(entry.blogId);
   }
 
@@ -139,12 +152,13 @@ export function createSupervisor(deps: SupervisorDeps) {
       },
     );
     entry.unsubscribe = () => sub.unsubscribe();
-    live.set(row.blogId, entry);
+    shards.place(row.instanceId).actors.set(row.blogId, entry);
     return entry;
   }
 
   /** Restores a stored blog; quarantines it (and returns undefined) when its snapshot cannot be restored. */
   async function restore(row: BlogRow): Promise<LiveBlog | undefined> {
+    const shard = shards.place(row.instanceId); // not held here (any more): refused, retryably, before any change
     try {
       const snapshot = migrateSnapshot(row.snapshot, row.machineVersion, BLOG_MACHINE_VERSION);
       const actor = createActor(deps.machine, {
@@ -155,7 +169,7 @@ export function createSupervisor(deps: SupervisorDeps) {
       if (actor.getSnapshot().status === 'error') throw new SnapshotError('the snapshot restores to an error state');
       deps.persister.track(row.blogId, row.version);
       // The restored state decides, not the row: a migrated `admitting` snapshot waits for its slot in PENDING.
-      if (WORKING_STATUSES.includes(statusOf(actor.getSnapshot().value))) deps.slots.hold(row.instanceId, row.blogId);
+      if (WORKING_STATUSES.includes(statusOf(actor.getSnapshot().value))) slots.hold(row.instanceId, row.blogId);
       const entry = attach(actor, row);
       actor.start();
       return entry;
@@ -165,7 +179,7 @@ export function createSupervisor(deps: SupervisorDeps) {
         { blogId: row.blogId, instanceId: row.instanceId, err },
         'snapshot cannot be restored; quarantined',
       );
-      live.delete(row.blogId);
+      shard.actors.delete(row.blogId);
       await deps.repo.quarantine(row.blogId, reason);
       return undefined;
     }
@@ -174,6 +188,7 @@ export function createSupervisor(deps: SupervisorDeps) {
   return {
     /** Creates and starts a blog; `created: false` (and nothing changes) when the id exists already. */
     async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean; createdAt: Date }> {
+      shards.place(input.instanceId); // a store not held here: refused before the insert (its fence would be)
       const actor = createActor(deps.machine, { input, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       const context = actor.getSnapshot().context;
       const event = { seq: 1, payload: eventPayload(context, 'PENDING', null, 1, createdAt) };
@@ -187,7 +202,7 @@ export function createSupervisor(deps: SupervisorDeps) {
         event,
         createdAt,
       });
-      if (!created || live.has(input.blogId)) return { created: false, createdAt };
+      if (!created || liveOf(input.blogId, input.instanceId)) return { created: false, createdAt };
       deps.onInserted?.({ ...event, blogId: input.blogId, instanceId: input.instanceId });
       deps.persister.track(input.blogId, 0);
       attach(actor, { ...input, status: 'PENDING', seq: 1, createdAt });
@@ -196,22 +211,11 @@ export function createSupervisor(deps: SupervisorDeps) {
       return { created: true, createdAt };
     },
 
-    /** Rehydrates every blog that still has work or a timer, interleaving stores so none starts first. */
-    async rehydrate(): Promise<{ restored: number; quarantined: number }> {
-      const rows = await deps.repo.loadActive();
-      let restored = 0;
-      for (const row of interleaveByStore(rows)) {
-        if (live.has(row.blogId)) continue;
-        if (await restore(row)) restored++;
-      }
-      return { restored, quarantined: rows.length - restored };
-    },
-
     /** Restores stores' working blogs that are not live here (their leases were just taken); counts per store. */
     async rehydrateStores(instanceIds: string[]): Promise<Map<string, number>> {
       const restored = new Map<string, number>();
       for (const row of interleaveByStore(await deps.repo.loadWorking(instanceIds))) {
-        if (!live.has(row.blogId) && (await restore(row))) {
+        if (!liveOf(row.blogId, row.instanceId) && (await restore(row))) {
           restored.set(row.instanceId, (restored.get(row.instanceId) ?? 0) + 1);
         }
       }
@@ -220,31 +224,32 @@ export function createSupervisor(deps: SupervisorDeps) {
 
     /** Drops a store's actors without persisting anything: its lease is lost, another process continues. */
     dropStore(instanceId: string): number {
-      const entries = [...live.values()].filter((e) => e.instanceId === instanceId);
+      const entries = [...(shards.get(instanceId)?.actors.values() ?? [])];
       entries.forEach(drop);
       return entries.length;
     },
 
-    /** Stores with at least one live actor here. */
-    liveStores(): Set<string> {
-      return new Set([...live.values()].map((e) => e.instanceId));
-    },
-
-    /** The live actor of a blog, loading it from the database when it was passivated (only of `instanceId`, if given). */
+    /**
+     * The live actor of a blog of `instanceId` (without it: of the blog's store), loading it from the database when
+     * it was passivated; refused (retryably) when the store is not held here.
+     */
     async load(blogId: string, instanceId?: string): Promise<LiveBlog | undefined> {
-      const existing = live.get(blogId);
+      const storeId = instanceId ?? (await rows.load(blogId))?.instanceId;
+      if (storeId === undefined) return undefined;
+      const shard = shards.place(storeId);
+      const existing = shard.actors.get(blogId);
       if (existing) return existing;
-      const pending = loading.get(blogId);
+      const pending = shard.loading.get(blogId);
       if (pending) return pending;
       const promise = (async () => {
         const row = await rows.load(blogId);
         // Another store's blog is never restored here: its store's lease is not ours to use.
-        if (!row || row.quarantinedAt || (instanceId !== undefined && row.instanceId !== instanceId)) return undefined;
+        if (!row || row.quarantinedAt || row.instanceId !== storeId) return undefined;
         // An ended blog pruned by retention has no snapshot left to restore (the intake answers from its status).
         if (row.prunedAt) return undefined;
-        return live.get(blogId) ?? (await restore(row));
-      })().finally(() => loading.delete(blogId));
-      loading.set(blogId, promise);
+        return shard.actors.get(blogId) ?? (await restore(row));
+      })().finally(() => shard.loading.delete(blogId));
+      shard.loading.set(blogId, promise);
       return promise;
     },
 
@@ -265,11 +270,11 @@ export function createSupervisor(deps: SupervisorDeps) {
     },
 
     /** Resolves once `blogId`'s transitions so far are committed; rejects if it is not (or no longer) live here. */
-    async committed(blogId: string): Promise<void> {
+    async committed(blogId: string, instanceId: string): Promise<void> {
       await new Promise((resolve) => setImmediate(resolve)); // a stage starts before its transition is queued
-      const entry = live.get(blogId);
+      const entry = liveOf(blogId, instanceId);
       await entry?.lastCommit;
-      if (!entry || live.get(blogId) !== entry) throw new Error(`blog ${blogId} is not live here: write refused`);
+      if (!entry || !isLive(entry)) throw new Error(`blog ${blogId} is not live here: write refused`);
       if (deps.leaseValid && !deps.leaseValid(entry.instanceId)) throw new LeaseExpiredError(entry.instanceId);
     },
 
@@ -279,15 +284,13 @@ export function createSupervisor(deps: SupervisorDeps) {
     /** Stops every actor without persisting the stop: in-flight work is re-run after a restore. */
     async stopAll(): Promise<void> {
       await deps.persister.flush();
-      for (const entry of [...live.values()]) drop(entry);
+      for (const shard of shards.all()) [...shard.actors.values()].forEach(drop);
       await deps.persister.flush();
     },
 
     /** LiveBlog actors now. */
-    size: () => live.size,
+    size: () => shards.all().reduce((n, shard) => n + shard.actors.size, 0),
   };
 }
 
-/** The supervisor's interface. */
-export type Supervisor = ReturnType<typeof createSupervisor>;
-export { interleaveByStore, type LiveBlog, type StatusChange } from './live.blog';
+export { interleaveByStore, type LiveBlog, type StatusChange, type Supervisor } from './live.blog';

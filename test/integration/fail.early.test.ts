@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommandHandler } from '../../src/bus/command.handler';
+import { createCommandHandler } from '../../src/bus/command.consumer';
 import { encodeJson } from '../../src/bus/bus.port';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';

@@ -18,7 +18,6 @@ import type { ProviderRefs } from '../../src/db/refs.port';
 import { createWixPublisher } from '../../src/providers/wix.publisher';
 import { createLeaseManager } from '../../src/runtime/leases';
 import { createShards, guardLimiters, leaseMarginMs } from '../../src/runtime/store.shard';
-import type { Supervisor } from '../../src/runtime/supervisor';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';
 
 const TTL = 6_000;
@@ -56,7 +55,7 @@ it('a store lost at a renewal: its queued provider calls are aborted, its actors
   const supervisor = fakeSupervisor(['lost-shop', 'kept-shop']);
   const leases = createLeaseManager({
     repo: scriptedLeases(new Set(['kept-shop'])),
-    supervisor: supervisor as unknown as Supervisor,
+    supervisor,
     log: quiet,
     ttlMs: TTL,
     shards,
@@ -125,7 +124,7 @@ it('no Wix request leaves for a store whose lease ran out by this process’s cl
   const repo = scriptedLeases(new Set(['shop']));
   const leases = createLeaseManager({
     repo,
-    supervisor: fakeSupervisor(['shop']) as unknown as Supervisor,
+    supervisor: fakeSupervisor(['shop']),
     log: quiet,
     ttlMs: TTL,
     shards,

@@ -21,8 +21,7 @@ import {
 import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { blogIdForMessage, type CommandHandler } from '../../src/bus/command.handler';
-import { startCommandConsumer } from '../../src/bus/command.consumer';
+import { blogIdForMessage, startCommandConsumer, type CommandHandler } from '../../src/bus/command.consumer';
 import { connectNatsBus } from '../../src/bus/nats.bus';
 import { subjectsFor } from '../../src/bus/subjects';
 import { createLogger } from '../../src/logger';

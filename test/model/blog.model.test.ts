@@ -16,7 +16,7 @@ import type { Database } from '../../src/db/database';
 import { openPglite } from '../../src/db/pglite.client';
 import { createLogger } from '../../src/logger';
 import { createPersister } from '../../src/runtime/persister';
-import { createStoreSlots } from '../../src/runtime/store.slots';
+import { createShards } from '../../src/runtime/store.shard';
 import { createSupervisor } from '../../src/runtime/supervisor';
 import {
   buildModel,
@@ -209,7 +209,7 @@ describe('model paths through the supervisor and persister (persist, drop, resto
       machine: world.machine,
       repo,
       persister,
-      slots: createStoreSlots(10),
+      shards: createShards({ ttlMs: Infinity, maxPerStore: 10, unleased: true }),
       log,
       inspect: recordTransitions(taken),
       now: () => world.clock.now(),

@@ -1,6 +1,6 @@
 /** Bus helpers: NATS-style subject matching and the blogId a `create` without one gets from its message. */
 import { describe, expect, it } from 'vitest';
-import { blogIdForMessage } from '../../src/bus/command.handler';
+import { blogIdForMessage } from '../../src/bus/command.consumer';
 import { subjectMatches, subjectsFor } from '../../src/bus/subjects';
 
 describe('subjectMatches', () => {

@@ -10,7 +10,7 @@ import { createBlogActors } from '../../src/actors/blog.actors';
 import { isConnectionFailure, StageFailureError } from '../../src/errors';
 import { downServices } from '../../src/http/health';
 import type { TextWriter } from '../../src/providers/text.port';
-import { createStoreSlots } from '../../src/runtime/store.slots';
+import { createStoreSlots } from '../../src/runtime/store.shard';
 import { untilReachable, waitingForService } from '../../src/runtime/until.reachable';
 
 /** What node-postgres gives when the server is gone, wrapped the way Drizzle wraps it. */

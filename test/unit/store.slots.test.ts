@@ -1,6 +1,6 @@
 /** Per-store admission slots and the store interleaving used at rehydration. */
 import { describe, expect, it } from 'vitest';
-import { createStoreSlots } from '../../src/runtime/store.slots';
+import { createStoreSlots } from '../../src/runtime/store.shard';
 import { interleaveByStore } from '../../src/runtime/supervisor';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
