@@ -1,12 +1,14 @@
 /**
  * The composition root: config → logger → database → bus → providers → runtime, built the same way for `npm start`
- * (serve.ts), the demo and the test harness. Options name only what differs between them.
+ * (serve.ts), the demo, the tests (and their harness) and the benchmarks. Options name only what differs between
+ * them.
  */
 import type { DestinationStream } from 'pino';
 import { loadConfig, redactConfig, type Config } from '../config';
 import type { Bus } from '../bus/bus.port';
 import { createMemoryBus } from '../bus/memory.bus';
 import { openBus, type OpenedBus } from '../bus/open';
+import type { Database } from '../db/database';
 import { openDatabase } from '../db/open';
 import { createLogger, type Logger } from '../logger';
 import { createProviders, type Providers } from '../providers/providers';
@@ -23,6 +25,11 @@ export interface ComposeOptions {
   onLogger?: (log: Logger) => void;
   /** Aborted before anything is opened: nothing is ('stopped before starting'), and the result is undefined. */
   signal?: AbortSignal;
+  /**
+   * An already-open database (a test's in-memory PGlite, a benchmark's database it also reads itself); else the one
+   * the config names. Either way the runtime closes it when it stops.
+   */
+  database?: Database;
   /** `memory`: the in-process bus whatever `NATS_URL` says (the demo); `configured` by default. */
   bus?: 'configured' | 'memory';
   /** Wraps the bus the runtime publishes on (the harness holds status events back with it). */
@@ -61,7 +68,7 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
     return undefined;
   }
   log.info({ config: redactConfig(config) }, 'starting');
-  const database = await openDatabase(config, log);
+  const database = opts.database ?? (await openDatabase(config, log));
   const opened: OpenedBus = opts.bus === 'memory' ? { bus: createMemoryBus() } : await openBus(config, log);
   const configured = () => createProviders(config, log, database.db);
   const providers = opts.providers?.(configured, { config, log }) ?? configured();

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 import { signWebhook, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
 
 const SECRET = `whsec_${Buffer.from('replicate-test-signing-key-0123').toString('base64')}`;
@@ -63,9 +62,7 @@ beforeAll(async () => {
     INKWELL_PUBLIC_URL: base,
     REPLICATE_WEBHOOK_SECRET: SECRET,
   });
-  const log = createLogger('silent', 'test');
-  const database = await openPglite(undefined);
-  runtime = createRuntime({ config, log, database, providers: createProviders(config, log, database.db) });
+  ({ runtime } = await composeRuntime({ config, database: await openPglite(undefined) }));
   runtime.bus.subscribe(runtime.subjects.allEvents, (msg) => {
     const e = JSON.parse(new TextDecoder().decode(msg.data)) as { blogId: string; status: string; seq: number };
     events.push({ blogId: e.blogId, status: e.status, seq: e.seq, seenAt: Date.now() });
