@@ -8,7 +8,7 @@ import { loadConfig, redactConfig, type Config } from '../config';
 import type { Bus } from '../bus/bus.port';
 import { createMemoryBus } from '../bus/memory.bus';
 import { openBus, type OpenedBus } from '../bus/open';
-import type { Database } from '../db/database';
+import type { Db, Database } from '../db/database';
 import { openDatabase } from '../db/open';
 import { createLogger, type Logger } from '../logger';
 import { createProviders, type Providers } from '../providers/providers';
@@ -70,7 +70,8 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
   log.info({ config: redactConfig(config) }, 'starting');
   const database = opts.database ?? (await openDatabase(config, log));
   const opened: OpenedBus = opts.bus === 'memory' ? { bus: createMemoryBus() } : await openBus(config, log);
-  const configured = () => createProviders(config, log, database.db);
+  // A runtime holds store leases: its provider references are fenced by them, as its blog commits are.
+  const configured = () => createProviders(config, log, { db: database.db, leases: 'held' });
   const providers = opts.providers?.(configured, { config, log }) ?? configured();
   const runtime = createRuntime({
     config,
@@ -83,4 +84,13 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
     ...(opts.drainGraceMs !== undefined ? { drainGraceMs: opts.drainGraceMs } : {}),
   });
   return { config, log, providers, runtime };
+}
+
+/**
+ * The providers `npm start` would build, for a process that runs no runtime and holds no store leases (the
+ * benchmark's polling lifecycle worker): their provider references are kept in `db` unfenced, as a fenced write
+ * needs a lease held by its writer.
+ */
+export function composeLeaselessProviders(config: Config, log: Logger, db: Db): Providers {
+  return createProviders(config, log, { db, leases: 'none' });
 }
