@@ -16,9 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { openPostgres } from '../src/db/pg.client';
-import { createLogger } from '../src/logger';
-import { createRuntime } from '../src/app/runtime';
+import { composeRuntime } from '../src/app/compose';
 import { withFreshDatabase } from './lib/database';
 import { createInstantProviders } from './lib/sim';
 import { cleanEnv, exited, memoryOf, spawnTsx } from './lib/spawn';
@@ -36,16 +34,17 @@ const CLIENT_SOCKETS = 32;
 
 /** One real blog taken to AWAITING_SELECTION by the runtime: the template row for the bulk insert. */
 async function makeTemplate(url: string): Promise<void> {
-  const config = loadConfig({ INKWELL_LOG_LEVEL: 'error', INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused' });
-  const log = createLogger('error', 'bench');
-  const database = openPostgres(url, (err) => log.error({ err }, 'pool error'));
+  const config = loadConfig({
+    DATABASE_URL: url,
+    INKWELL_LOG_LEVEL: 'error',
+    INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused',
+  });
   let waiting: () => void = () => undefined;
   const reached = new Promise<void>((r) => (waiting = r));
-  const runtime = createRuntime({
+  const { runtime } = await composeRuntime({
     config,
-    log,
-    database,
-    providers: createInstantProviders(),
+    logTo: { name: 'bench' },
+    providers: () => createInstantProviders(),
     onStatusChange: (c) => c.status === 'AWAITING_SELECTION' && waiting(),
   });
   await runtime.start(false);

@@ -8,9 +8,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
 import type { Providers } from '../src/providers/providers';
-import { openPostgres } from '../src/db/pg.client';
-import { createLogger } from '../src/logger';
-import { createRuntime } from '../src/app/runtime';
+import { composeRuntime } from '../src/app/compose';
 import { startLifecycleWorker, type LegacyWorker } from './baselines/lifecycle.worker';
 import { createLegacyTable, insertLegacyBlog, selectLegacyIdea, type OnLegacyStatus } from './baselines/legacy.table';
 import { startStageWorker } from './baselines/stage.worker';
@@ -64,18 +62,17 @@ export async function drive(
 
 async function runInkwell(url: string, seed: string, specs: BlogSpec[]): Promise<Run> {
   const config = loadConfig({
+    DATABASE_URL: url,
     INKWELL_LOG_LEVEL: 'error',
     INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused',
     INKWELL_NODE_ID: `bench-latency-${seed}`,
   });
-  const log = createLogger('error', 'bench');
   const finished = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
-  const runtime = createRuntime({
+  const { log, runtime } = await composeRuntime({
     config,
-    log,
-    database: openPostgres(url, (err) => log.error({ err }, 'pool error')),
-    providers: createSimulatedProviders(seed, createLimiters()),
+    logTo: { name: 'bench' },
+    providers: () => createSimulatedProviders(seed, createLimiters()),
     onStatusChange: (change) => {
       if (change.status === 'DONE') finished.set(change.blogId, performance.now());
       if (change.status !== 'AWAITING_SELECTION') return;

@@ -16,7 +16,7 @@ import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { startChild } from './lib/realpath.procs';
-import { publishCommand, withRealPath } from './lib/realpath.run';
+import { LIMITS_ABOVE_LOAD, publishCommand, withRealPath } from './lib/realpath.run';
 import { ratio, round, summarize, type Summary } from './lib/stats';
 
 const STORES = 20;
@@ -284,15 +284,7 @@ export async function runRealPath(quick: boolean, say: (line: string) => void): 
     String(STAGE.wixMs),
   ];
   // Limits far above the load: this scenario measures the path, not the limits.
-  const limits = {
-    INKWELL_OPENAI_CONCURRENCY: '1000',
-    INKWELL_OPENAI_RPM: '1000000',
-    INKWELL_REPLICATE_CONCURRENCY: '1000',
-    INKWELL_REPLICATE_RPM: '1000000',
-    INKWELL_WIX_CONCURRENCY: '100',
-    INKWELL_WIX_RPM: '1000000',
-  };
-  return withRealPath('rp', fakesArgs, limits, async ({ urls, runtime, nc, prefix, tag, databaseUrl }) => {
+  return withRealPath('rp', fakesArgs, LIMITS_ABOVE_LOAD, async ({ urls, runtime, nc, prefix, tag, databaseUrl }) => {
     // Warm-up (unmeasured): the runtime's and the client's code paths and connections.
     const metricsUrl = `http://127.0.0.1:${runtime.port}/metrics`;
     const ctx = { nc, prefix, fakes: urls, metricsUrl, databaseUrl };

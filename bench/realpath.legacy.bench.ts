@@ -3,10 +3,11 @@
  * stores arriving over 10 s (half topics with the owner's pick after a short delay), each with its own stage times
  * (the old times ÷ 100, ±50 % jitter), now answered by the HTTP fakes (bench/lib/fakes.child.ts --workload) and
  * reached through the real adapters: Inkwell as `npm start` with commands over JetStream, and the polling lifecycle
- * worker with the same adapters (createProviders) against the same fakes. Latency per blog: from when its create is
- * sent to its DONE (Inkwell: the event on NATS; the worker: its committed status). The ideal is the sum of the
- * blog's stage times plus its pick. Limits: the concurrency limits of the latency-bound scenario; their per-minute
- * rates are real minutes here (the runtime has no scaled window), which this workload stays under.
+ * worker with the same adapters (composeLeaselessProviders: it holds no store leases) against the same fakes.
+ * Latency per blog: from when its create is sent to its DONE (Inkwell: the event on NATS; the worker: its committed
+ * status). The ideal is the sum of the blog's stage times plus its pick. Limits: the concurrency limits of the
+ * latency-bound scenario; their per-minute rates are real minutes here (the runtime has no scaled window), which
+ * this workload stays under.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { connect } from '@nats-io/transport-node';
 import { loadConfig } from '../src/config';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
-import { createProviders } from '../src/providers/providers';
+import { composeLeaselessProviders } from '../src/app/compose';
 import { startLifecycleWorker } from './baselines/lifecycle.worker';
 import { drive, POLL_MS, runLegacy, type Run } from './latency.bench';
 import { withFreshDatabase } from './lib/database';
@@ -30,7 +31,7 @@ import { followEvents, NATS_URL, readEvents, runtimeEnv } from './realpath.bench
 
 const STORES = 20;
 
-/** The latency-bound scenario's concurrency limits, as the runtime's and createProviders' configuration. */
+/** The latency-bound scenario's concurrency limits, as the runtime's and the providers' configuration. */
 const LIMIT_ENV = {
   INKWELL_OPENAI_CONCURRENCY: String(LIMITS.openai.concurrency),
   INKWELL_OPENAI_RPM: String(LIMITS.openai.rpm),
@@ -136,7 +137,7 @@ async function runWorker(seed: string, specs: BlogSpec[], urls: Record<string, s
         seed,
         specs,
         startLifecycleWorker,
-        createProviders(config, log, database.db, false),
+        composeLeaselessProviders(config, log, database.db),
       );
     } finally {
       await database.close();

@@ -15,7 +15,7 @@ import { openPglite } from '../src/db/pglite.client';
 import { openPostgres } from '../src/db/pg.client';
 import { createLogger } from '../src/logger';
 import type { Providers } from '../src/providers/providers';
-import { createRuntime } from '../src/app/runtime';
+import { composeRuntime } from '../src/app/compose';
 import { measuredCommit } from './lib/commit';
 
 const BLOGS = 1000;
@@ -42,8 +42,17 @@ const hangingProviders: Providers = {
   publisher: { name: 'hanging', publish: (c) => hang(c.signal) },
 };
 
-function runtimeOn(database: Database) {
-  return createRuntime({ config, log, database, providers: hangingProviders, drainGraceMs: 0 });
+/** A runtime on `database` with the in-process bus (whatever NATS_URL says): only start and stop are measured. */
+async function runtimeOn(database: Database) {
+  const { runtime } = await composeRuntime({
+    config,
+    logTo: { name: 'bench' },
+    database,
+    bus: 'memory',
+    providers: () => hangingProviders,
+    drainGraceMs: 0,
+  });
+  return runtime;
 }
 
 async function countParked(database: Database): Promise<number> {
@@ -56,7 +65,7 @@ async function countParked(database: Database): Promise<number> {
 /** Creates the blogs through the intake and waits until every one is committed in GENERATING_CONTENT. */
 async function park(database: Database): Promise<number> {
   const started = Date.now();
-  const runtime = runtimeOn(database);
+  const runtime = await runtimeOn(database);
   await runtime.start(false);
   const idea = { title: 'Restoring a thousand actors', summary: 'How fast does a runtime come back?' };
   for (let i = 0; i < BLOGS; i += 50) {
@@ -89,7 +98,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** One timed start: migrate + rehydrate into live actors, then a stop that leaves the rows as they were. */
 async function timeRestore(database: Database): Promise<Run> {
-  const runtime = runtimeOn(database);
+  const runtime = await runtimeOn(database);
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const before = process.memoryUsage();

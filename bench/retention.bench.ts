@@ -26,7 +26,7 @@ import { openPostgres } from '../src/db/pg.client';
 import { createRetentionRepo } from '../src/db/retention.repo';
 import { createLogger } from '../src/logger';
 import { createRetention } from '../src/runtime/retention';
-import { createRuntime } from '../src/app/runtime';
+import { composeRuntime } from '../src/app/compose';
 import { ADMIN_URL, withFreshDatabase, type FreshDatabase } from './lib/database';
 import { createInstantProviders } from './lib/sim';
 import { cleanEnv, exited, spawnTsx } from './lib/spawn';
@@ -106,16 +106,17 @@ export interface RetentionResult {
 
 /** Three real blogs by the runtime: one DONE, one CANCELLED, one waiting for its selection (the row templates). */
 async function makeTemplates(url: string): Promise<void> {
-  const config = loadConfig({ INKWELL_LOG_LEVEL: 'error', INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused' });
-  const log = createLogger('error', 'bench');
-  const database = openPostgres(url, (err) => log.error({ err }, 'pool error'));
+  const config = loadConfig({
+    DATABASE_URL: url,
+    INKWELL_LOG_LEVEL: 'error',
+    INKWELL_DATA_DIR: '/tmp/inkwell-bench-unused',
+  });
   const waiters = new Map<string, () => void>();
   const reach = (key: string) => new Promise<void>((r) => waiters.set(key, r));
-  const runtime = createRuntime({
+  const { runtime } = await composeRuntime({
     config,
-    log,
-    database,
-    providers: createInstantProviders(),
+    logTo: { name: 'bench' },
+    providers: () => createInstantProviders(),
     onStatusChange: (c) => waiters.get(`${c.blogId}:${c.status}`)?.(),
   });
   await runtime.start(false);

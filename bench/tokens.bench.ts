@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { jetstream } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { ensureDist } from '../scripts/dist.fresh.mjs';
-import { publishCommand, withRealPath } from './lib/realpath.run';
+import { LIMITS_ABOVE_LOAD, publishCommand, withRealPath } from './lib/realpath.run';
 import { round } from './lib/stats';
 import { followEvents, type BlogEvent } from './realpath.bench';
 
@@ -128,12 +128,7 @@ async function runCase(
   const env = {
     INKWELL_OPENAI_TPM: String(TPM),
     // Tokens are the binding limit: the other limits far above what the budget lets through.
-    INKWELL_OPENAI_CONCURRENCY: '1000',
-    INKWELL_OPENAI_RPM: '1000000',
-    INKWELL_REPLICATE_CONCURRENCY: '1000',
-    INKWELL_REPLICATE_RPM: '1000000',
-    INKWELL_WIX_CONCURRENCY: '100',
-    INKWELL_WIX_RPM: '1000000',
+    ...LIMITS_ABOVE_LOAD,
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   };
   return withRealPath('tk', fakesArgs, env, async ({ urls, nc, prefix, tag }) => {

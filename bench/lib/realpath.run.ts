@@ -43,6 +43,19 @@ export function runtimeEnv(
   };
 }
 
+/**
+ * Provider limits far above any load these scenarios send (`extraEnv` for `withRealPath`): they measure the path, or
+ * the token budget, not the concurrency and per-minute limits.
+ */
+export const LIMITS_ABOVE_LOAD = {
+  INKWELL_OPENAI_CONCURRENCY: '1000',
+  INKWELL_OPENAI_RPM: '1000000',
+  INKWELL_REPLICATE_CONCURRENCY: '1000',
+  INKWELL_REPLICATE_RPM: '1000000',
+  INKWELL_WIX_CONCURRENCY: '100',
+  INKWELL_WIX_RPM: '1000000',
+};
+
 /** Publishes a command over JetStream with its dedup id, as a client would; resolves at the PubAck. */
 export async function publishCommand(js: JetStreamClient, subject: string, body: object, msgId: string) {
   const h = headers();

@@ -9,9 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../../src/config';
-import { openPostgres } from '../../src/db/pg.client';
-import { createLogger } from '../../src/logger';
-import { createRuntime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
 import { createInstantProviders } from './sim';
 
 const CREATE_CONCURRENCY = 64;
@@ -25,15 +23,12 @@ const config = loadConfig({
   INKWELL_NODE_ID: `bench-throughput-${part}`,
   ...(process.env.BENCH_DEFAULT_CAP === '1' ? {} : { INKWELL_MAX_ACTIVE_PER_STORE: String(blogs) }),
 });
-const log = createLogger('error', config.INKWELL_NODE_ID);
 let done = 0;
 let allDone: () => void = () => undefined;
 const finished = new Promise<void>((resolve) => (allDone = resolve));
-const runtime = createRuntime({
+const { runtime } = await composeRuntime({
   config,
-  log,
-  database: openPostgres(config.DATABASE_URL!, (err) => log.error({ err }, 'pool error')),
-  providers: createInstantProviders(),
+  providers: () => createInstantProviders(),
   onStatusChange: (c) => {
     if (c.status === 'DONE' && ++done === blogs) allDone();
   },

@@ -1,12 +1,14 @@
 /**
  * The composition root: config → logger → database → bus → providers → runtime, built the same way for `npm start`
- * (serve.ts), the demo and the test harness. Options name only what differs between them.
+ * (serve.ts), the demo, the tests (and their harness) and the benchmarks. Options name only what differs between
+ * them.
  */
 import type { DestinationStream } from 'pino';
 import { loadConfig, redactConfig, type Config } from '../config';
 import type { Bus } from '../bus/bus.port';
 import { createMemoryBus } from '../bus/memory.bus';
 import { openBus, type OpenedBus } from '../bus/open';
+import type { Db, Database } from '../db/database';
 import { openDatabase } from '../db/open';
 import { createLogger, type Logger } from '../logger';
 import { createProviders, type Providers } from '../providers/providers';
@@ -23,6 +25,11 @@ export interface ComposeOptions {
   onLogger?: (log: Logger) => void;
   /** Aborted before anything is opened: nothing is ('stopped before starting'), and the result is undefined. */
   signal?: AbortSignal;
+  /**
+   * An already-open database (a test's in-memory PGlite, a benchmark's database it also reads itself); else the one
+   * the config names. Either way the runtime closes it when it stops.
+   */
+  database?: Database;
   /** `memory`: the in-process bus whatever `NATS_URL` says (the demo); `configured` by default. */
   bus?: 'configured' | 'memory';
   /** Wraps the bus the runtime publishes on (the harness holds status events back with it). */
@@ -61,9 +68,10 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
     return undefined;
   }
   log.info({ config: redactConfig(config) }, 'starting');
-  const database = await openDatabase(config, log);
+  const database = opts.database ?? (await openDatabase(config, log));
   const opened: OpenedBus = opts.bus === 'memory' ? { bus: createMemoryBus() } : await openBus(config, log);
-  const configured = () => createProviders(config, log, database.db);
+  // A runtime holds store leases: its provider references are fenced by them, as its blog commits are.
+  const configured = () => createProviders(config, log, { db: database.db, leases: 'held' });
   const providers = opts.providers?.(configured, { config, log }) ?? configured();
   const runtime = createRuntime({
     config,
@@ -76,4 +84,13 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
     ...(opts.drainGraceMs !== undefined ? { drainGraceMs: opts.drainGraceMs } : {}),
   });
   return { config, log, providers, runtime };
+}
+
+/**
+ * The providers `npm start` would build, for a process that runs no runtime and holds no store leases (the
+ * benchmark's polling lifecycle worker): their provider references are kept in `db` unfenced, as a fenced write
+ * needs a lease held by its writer.
+ */
+export function composeLeaselessProviders(config: Config, log: Logger, db: Db): Providers {
+  return createProviders(config, log, { db, leases: 'none' });
 }

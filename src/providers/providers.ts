@@ -35,12 +35,19 @@ export interface Providers {
   onLimiterEvent?: (listener: (e: LimiterEvent, queued: number) => void) => () => void;
 }
 
-/**
- * Builds the providers for `config`; `db` holds the provider references real adapters need to repeat safely, their
- * writes fenced by this process's store leases unless `fenceRefs` is false (a caller holding no leases: the
- * benchmark's polling lifecycle worker).
- */
-export function createProviders(config: Config, log: Logger, db?: Db, fenceRefs = true): Providers {
+/** Where real adapters keep the provider references they need to repeat safely, and how writes there are fenced. */
+export interface ProviderRefsStore {
+  db: Db;
+  /**
+   * `held`: this process holds store leases (a runtime), and every write is fenced by them (owner, under the lease
+   * row's lock), as blog commits are. `none`: it holds none (the benchmark's polling lifecycle worker), so nothing
+   * could pass the fence and writes are not fenced.
+   */
+  leases: 'held' | 'none';
+}
+
+/** Builds the providers for `config`; real adapters keep their provider references in `refs`. */
+export function createProviders(config: Config, log: Logger, refs?: ProviderRefsStore): Providers {
   const providers: Partial<Providers> & {
     limiters: ProviderLimiter[];
     closers: Array<() => Promise<void>>;
@@ -68,10 +75,10 @@ export function createProviders(config: Config, log: Logger, db?: Db, fenceRefs 
     return (instanceId: string, fn: () => Promise<unknown>) => created.limit(instanceId, fn);
   };
   const needRefs = () => {
-    if (!db) throw new Error('real providers need the database for their provider references');
+    if (!refs) throw new Error('real providers need the database for their provider references');
     // An outage of PostgreSQL makes the stage wait for it, never fail (refs are reads and upserts: safe to repeat).
-    // Fenced by this process's store leases (owner, under the lease row's lock), as blog commits are.
-    return waitingForService(createRefsRepo(db, fenceRefs ? config.INKWELL_NODE_ID : undefined), {
+    const owner = refs.leases === 'held' ? config.INKWELL_NODE_ID : undefined;
+    return waitingForService(createRefsRepo(refs.db, owner), {
       service: 'postgres',
       onWait: logWaits(log, 'postgres'),
     });

@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailureError } from '../../src/errors';
-import { createLogger } from '../../src/logger';
 import { withLatency } from '../../src/providers/latency';
-import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import type { Providers } from '../../src/providers/providers';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-token';
@@ -80,15 +80,13 @@ describe.skipIf(!hasChromium && !inCi)('dashboard in chromium', () => {
       PORT: '0',
       HOST: '127.0.0.1',
     });
-    const log = createLogger('silent', 'test');
     const latency = { ideas: 400, article: 1500, image: 700, publish: 400 };
-    runtime = createRuntime({
+    ({ runtime } = await composeRuntime({
       config,
-      log,
       database: await openPglite(undefined),
-      providers: rejecting(withLatency(createProviders(config, log), latency)),
+      providers: (configured) => rejecting(withLatency(configured(), latency)),
       drainGraceMs: 200,
-    });
+    }));
     const { port } = await runtime.start();
     base = `http://127.0.0.1:${port}`;
     context = await chromium.launchPersistentContext(profile, {

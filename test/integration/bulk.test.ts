@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailureError } from '../../src/errors';
-import { createLogger } from '../../src/logger';
-import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import type { Providers } from '../../src/providers/providers';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 import { injectJson } from '../support/inject';
 
 const TOKEN = 'bulk-token';
@@ -91,13 +91,11 @@ beforeAll(async () => {
     INKWELL_LOG_LEVEL: 'silent',
     INKWELL_MAX_ACTIVE_PER_STORE: '200',
   });
-  const log = createLogger('silent', 'test');
-  runtime = createRuntime({
+  ({ runtime } = await composeRuntime({
     config,
-    log,
     database: await openPglite(undefined),
-    providers: failingProviders(createProviders(config, log)),
-  });
+    providers: (configured) => failingProviders(configured()),
+  }));
   runtime.bus.subscribe(runtime.subjects.allEvents, (msg) => {
     const e = JSON.parse(new TextDecoder().decode(msg.data)) as Record<string, string>;
     const list = events.get(e.blogId!) ?? [];

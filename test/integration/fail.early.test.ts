@@ -13,7 +13,8 @@ import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { createLogger } from '../../src/logger';
 import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 
 const log = createLogger('silent', 'test');
 let dataDir: string;
@@ -33,12 +34,11 @@ function counted(p: Providers, calls: string[]): Providers {
 async function runtimeWith(env: Record<string, string>, calls: string[]): Promise<Runtime> {
   const offline = loadConfig({ INKWELL_DATA_DIR: dataDir, INKWELL_LOG_LEVEL: 'silent' });
   const config = loadConfig({ INKWELL_DATA_DIR: dataDir, INKWELL_LOG_LEVEL: 'silent', ...env });
-  const runtime = createRuntime({
+  const { runtime } = await composeRuntime({
     config,
-    log,
     database: await openPglite(undefined),
     // Wix is configured, but nothing may reach a publisher here: the offline one stands in.
-    providers: counted(createProviders(offline, log), calls),
+    providers: () => counted(createProviders(offline, log), calls),
   });
   await runtime.start(false);
   return runtime;

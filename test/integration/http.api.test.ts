@@ -11,9 +11,9 @@ import { BLOG_MACHINE_VERSION, blogMachine } from '../../machines/blog.machine';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailureError } from '../../src/errors';
-import { createLogger } from '../../src/logger';
-import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import type { Providers } from '../../src/providers/providers';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 import { injectJson } from '../support/inject';
 
 const TOKEN = 'test-token-123';
@@ -50,13 +50,11 @@ async function waitForStatus(blogId: string, status: string) {
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-http-'));
   const config = loadConfig({ INKWELL_DATA_DIR: dataDir, INKWELL_API_TOKEN: TOKEN, INKWELL_LOG_LEVEL: 'silent' });
-  const log = createLogger('silent', 'test');
-  runtime = createRuntime({
+  ({ runtime } = await composeRuntime({
     config,
-    log,
     database: await openPglite(undefined),
-    providers: failingProviders(createProviders(config, log)),
-  });
+    providers: (configured) => failingProviders(configured()),
+  }));
   await runtime.start(false);
 }, 60_000);
 

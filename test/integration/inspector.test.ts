@@ -9,10 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInspectRelay, type InspectRelay } from '../../scripts/inspect';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
 import { createInspector } from '../../src/runtime/inspector';
-import { createRuntime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
 
 let relay: InspectRelay;
 let dataDir: string;
@@ -30,13 +28,7 @@ afterAll(async () => {
 
 async function startRuntime(env: Record<string, string>, dbDir: string | undefined) {
   const config = loadConfig({ INKWELL_DATA_DIR: dataDir, INKWELL_LOG_LEVEL: 'silent', ...env });
-  const log = createLogger('silent', 'test');
-  const runtime = createRuntime({
-    config,
-    log,
-    database: await openPglite(dbDir),
-    providers: createProviders(config, log),
-  });
+  const { runtime } = await composeRuntime({ config, database: await openPglite(dbDir) });
   await runtime.start(false);
   return runtime;
 }

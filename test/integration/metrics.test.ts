@@ -11,10 +11,10 @@ import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailureError } from '../../src/errors';
 import { boundStores } from '../../src/http/metrics';
-import { createLogger } from '../../src/logger';
 import { withLatency } from '../../src/providers/latency';
-import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import type { Providers } from '../../src/providers/providers';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 
 let dataDir: string;
 let runtime: Runtime;
@@ -73,14 +73,12 @@ async function waitUntil(check: () => Promise<boolean>, what: string) {
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-metrics-'));
   const config = loadConfig({ INKWELL_DATA_DIR: dataDir, INKWELL_LOG_LEVEL: 'silent', INKWELL_RETRY_BASE_MS: '50' });
-  const log = createLogger('silent', 'test');
   const latency = { ideas: 60, article: 120, image: 80, publish: 60 };
-  runtime = createRuntime({
+  ({ runtime } = await composeRuntime({
     config,
-    log,
     database: await openPglite(undefined),
-    providers: flaky(withLatency(createProviders(config, log), latency)),
-  });
+    providers: (configured) => flaky(withLatency(configured(), latency)),
+  }));
   await runtime.start(false);
 }, 60_000);
 

@@ -9,9 +9,8 @@ import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 
 let dataDir: string;
 let runtime: Runtime;
@@ -23,13 +22,7 @@ beforeAll(async () => {
     INKWELL_API_TOKEN: 'secret-token',
     INKWELL_LOG_LEVEL: 'silent',
   });
-  const log = createLogger('silent', 'test');
-  runtime = createRuntime({
-    config,
-    log,
-    database: await openPglite(undefined),
-    providers: createProviders(config, log),
-  });
+  ({ runtime } = await composeRuntime({ config, database: await openPglite(undefined) }));
   await runtime.start(false);
 }, 60_000);
 

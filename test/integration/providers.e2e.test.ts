@@ -9,10 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { openPostgres } from '../../src/db/pg.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 import { openAiReplies, startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
 import { replicateReplies, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';
@@ -57,9 +55,7 @@ async function startWorld(env: Record<string, string>, withImagesAndWix = true):
     INKWELL_RETRY_BASE_MS: '200',
     ...env,
   });
-  const log = createLogger('silent', 'e2e');
-  const database = openPostgres(config.DATABASE_URL!, () => undefined);
-  const runtime = createRuntime({ config, log, database, providers: createProviders(config, log, database.db) });
+  const { runtime } = await composeRuntime({ config });
   await runtime.start(false);
   const world = { runtime, openai, replicate, wix, dataDir, db: db! };
   worlds.push(world);

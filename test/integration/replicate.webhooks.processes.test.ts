@@ -9,17 +9,17 @@
  * one replayed to both processes (ids seen are kept per process) adds no image, no publish and no event.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake.openai';
-import { signWebhook, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
-import { startFakeWix, type FakeWix } from '../support/fake.wix';
+import { postWebhook, signWebhook, type FakeReplicate } from '../support/fake.replicate';
+import type { FakeWix } from '../support/fake.wix';
 import { streamEvents } from '../support/fleet.check';
+import { freePort } from '../support/private.servers';
 import { http, killGroup, spawnNpmStart, testStreams, until, type NpmStart } from '../support/process';
+import { startProviderFakes, type ProviderFakes } from '../support/provider.fakes';
 import { describeWithPostgres, requireNats } from '../support/servers';
 
 const nats = await requireNats();
@@ -35,25 +35,10 @@ interface Event {
   at: string;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-const post = (base: string, headers: Record<string, string>, body: string) =>
-  fetch(`${base}/hooks/replicate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body,
-  });
-
 await describeWithPostgres('Replicate webhooks across two npm start processes (needs PostgreSQL, NATS)', (db) => {
   const t = testStreams(nats);
   let dataDir: string;
-  let openai: FakeOpenAi;
+  let fakes: ProviderFakes | undefined;
   let replicate: FakeReplicate;
   let wix: FakeWix;
   let nc: NatsConnection | undefined;
@@ -72,14 +57,7 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
       REDIS_URL: '',
       INKWELL_PUBLIC_URL: base,
       REPLICATE_WEBHOOK_SECRET: SECRET,
-      OPENAI_API_KEY: 'sk-hooks',
-      OPENAI_BASE_URL: openai.url,
-      REPLICATE_API_TOKEN: 'r8-hooks',
-      REPLICATE_BASE_URL: replicate.url,
-      WIX_APP_ID: wix.appId,
-      WIX_APP_SECRET: wix.appSecret,
-      WIX_BASE_URL: wix.url,
-      WIX_DEFAULT_MEMBER_ID: 'member-1',
+      ...fakes!.env,
     });
     running.push(run);
     await run.logged('listening', 120_000);
@@ -92,11 +70,8 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-hooks-2p-'));
-    [openai, replicate, wix] = await Promise.all([
-      startFakeOpenAi({ apiKey: 'sk-hooks' }),
-      startFakeReplicate({ token: 'r8-hooks', runMs: RUN_MS, webhookSecret: SECRET }),
-      startFakeWix(),
-    ]);
+    fakes = await startProviderFakes('hooks', { runMs: RUN_MS, webhookSecret: SECRET });
+    ({ replicate, wix } = fakes);
     if (nats) nc = await connect({ servers: nats.url });
     client = new pg.Client({ connectionString: db().url });
     await client.connect();
@@ -107,7 +82,7 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
     await nc?.close();
     await client?.end();
     await t.remove();
-    await Promise.all([openai?.close(), replicate?.close(), wix?.close()]);
+    await fakes?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -159,9 +134,9 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
       const forged = signWebhook(`whsec_${Buffer.from('not-the-key').toString('base64')}`, finished);
       const stale = signWebhook(SECRET, finished, 'msg_stale', Date.now() / 1000 - 360);
       for (const base of [runs.base, other.base]) {
-        expect((await post(base, forged, finished)).status).toBe(401);
-        expect((await post(base, stale, finished)).status).toBe(401);
-        expect((await post(base, {}, finished)).status).toBe(401);
+        expect((await postWebhook(base, forged, finished)).status).toBe(401);
+        expect((await postWebhook(base, stale, finished)).status).toBe(401);
+        expect((await postWebhook(base, {}, finished)).status).toBe(401);
       }
       await new Promise((r) => setTimeout(r, 300));
       expect((await blog(runs.base)).status).toBe('GENERATING_IMAGE');
@@ -190,9 +165,9 @@ await describeWithPostgres('Replicate webhooks across two npm start processes (n
       expect(publishes()).toBe(1);
 
       // The same delivery again, to the process that had it (a repeat) and to the owner (new to it): nothing changes.
-      const again = await post(other.base, sent.headers, sent.body);
+      const again = await postWebhook(other.base, sent.headers, sent.body);
       expect([again.status, await again.json()]).toEqual([200, { received: 'repeat' }]);
-      const elsewhere = await post(runs.base, sent.headers, sent.body);
+      const elsewhere = await postWebhook(runs.base, sent.headers, sent.body);
       expect(elsewhere.status).toBe(200);
       await new Promise((r) => setTimeout(r, 1000));
       expect((await blog(runs.base)).seq).toBe(done.seq);

@@ -4,16 +4,15 @@
  * stage ends at once with no poll made. Forged, stale and replayed webhooks are refused or ignored and change nothing.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
-import { signWebhook, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
+import { postWebhook, signWebhook, startFakeReplicate, type FakeReplicate } from '../support/fake.replicate';
+import { freePort } from '../support/private.servers';
 
 const SECRET = `whsec_${Buffer.from('replicate-test-signing-key-0123').toString('base64')}`;
 const RUN_MS = 6500; // longer than the adapter's Prefer: wait=5
@@ -23,14 +22,6 @@ let fake: FakeReplicate;
 let base: string;
 /** Status events per blog, with the time they were seen. */
 const events: Array<{ blogId: string; status: string; seq: number; seenAt: number }> = [];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function until<T>(what: string, check: () => T | undefined, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -42,12 +33,7 @@ async function until<T>(what: string, check: () => T | undefined, ms = 30_000): 
   }
 }
 
-const post = (headers: Record<string, string>, body: string) =>
-  fetch(`${base}/hooks/replicate`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body,
-  });
+const post = (headers: Record<string, string>, body: string) => postWebhook(base, headers, body);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-hooks-'));
@@ -63,9 +49,7 @@ beforeAll(async () => {
     INKWELL_PUBLIC_URL: base,
     REPLICATE_WEBHOOK_SECRET: SECRET,
   });
-  const log = createLogger('silent', 'test');
-  const database = await openPglite(undefined);
-  runtime = createRuntime({ config, log, database, providers: createProviders(config, log, database.db) });
+  ({ runtime } = await composeRuntime({ config, database: await openPglite(undefined) }));
   runtime.bus.subscribe(runtime.subjects.allEvents, (msg) => {
     const e = JSON.parse(new TextDecoder().decode(msg.data)) as { blogId: string; status: string; seq: number };
     events.push({ blogId: e.blogId, status: e.status, seq: e.seq, seenAt: Date.now() });

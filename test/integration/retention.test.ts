@@ -16,9 +16,9 @@ import { createRefsRepo } from '../../src/db/refs.repo';
 import { createRetentionRepo } from '../../src/db/retention.repo';
 import { CommandError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
 import { createRetention } from '../../src/runtime/retention';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 
 let dataDir: string;
 let runtime: Runtime;
@@ -56,7 +56,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), 'inkwell-retention-'));
   const config = loadConfig({ INKWELL_DATA_DIR: dataDir, INKWELL_LOG_LEVEL: 'silent', INKWELL_RETENTION_DAYS: '30' });
   database = await openPglite(undefined);
-  runtime = createRuntime({ config, log, database, providers: createProviders(config, log) });
+  ({ runtime } = await composeRuntime({ config, database }));
   await runtime.start(false);
   const refs = createRefsRepo(database.db);
   const make = (blogId: string, more: Record<string, unknown> = { idea: { title: blogId } }) =>

@@ -42,6 +42,24 @@ async function load(n: number, writers: Array<ReturnType<typeof createOpenAiWrit
   return results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code: string }).code] : []));
 }
 
+/**
+ * Whether a reservation of `n` tokens is granted within 600 ms; then it is given back unused, or its wait aborted.
+ */
+async function reservedSoon(tokens: TokenWindow, n: number): Promise<boolean> {
+  const ac = new AbortController();
+  const reservation = tokens.reserve(n, ac.signal);
+  const soon = await Promise.race([
+    reservation.then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 600)),
+  ]);
+  ac.abort();
+  await (await reservation.catch(() => undefined))?.settle(0);
+  return soon;
+}
+
 const writerFor = (f: FakeOpenAi, tokens?: TokenWindow) =>
   createOpenAiWriter({
     apiKey: KEY,
@@ -127,13 +145,7 @@ describe('tokens per minute (in memory)', () => {
     clock = 5_000; // a long call: answered 5 s after it reserved
     await first.settle(600);
     clock = 10_101; // its request reached the provider by 100 ms: out of the provider's window now
-    const soon = (p: Promise<unknown>) =>
-      Promise.race([p.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 600))]);
-    const ac = new AbortController();
-    const second = tokens.reserve(600, ac.signal);
-    expect(await soon(second)).toBe(true);
-    ac.abort();
-    await (await second.catch(() => undefined))?.settle(0);
+    expect(await reservedSoon(tokens, 600)).toBe(true);
   });
 
   it("with the provider's processing time, a settled call counts from its answer's end less that time", async () => {
@@ -150,13 +162,7 @@ describe('tokens per minute (in memory)', () => {
     clock = 5_000; // answered 5 s after it reserved; the provider says it worked 4,990 ms on it: it arrived by 10 ms
     await first.settle(600, { limit: 1_000, remaining: 400, processingMs: 4_990 });
     clock = 10_011; // out of the provider's window, though not yet 2 s (the slack) + 10 s after the reservation
-    const soon = (p: Promise<unknown>) =>
-      Promise.race([p.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 600))]);
-    const ac = new AbortController();
-    const second = tokens.reserve(600, ac.signal);
-    expect(await soon(second)).toBe(true);
-    ac.abort();
-    await (await second.catch(() => undefined))?.settle(0);
+    expect(await reservedSoon(tokens, 600)).toBe(true);
     // Never before the reservation, whatever the provider says.
     expect(arrivedBy(1_000, 5_000, 2_000, 9_000)).toBe(1_000);
     expect(arrivedBy(1_000, 5_000, 2_000)).toBe(3_000);

@@ -11,9 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
 import { StageFailureError } from '../../src/errors';
-import { createLogger } from '../../src/logger';
-import { createProviders, type Providers } from '../../src/providers/providers';
-import { createRuntime } from '../../src/app/runtime';
+import type { Providers } from '../../src/providers/providers';
+import { composeRuntime } from '../../src/app/compose';
 import { attr, startOtlpReceiver } from '../support/otlp.receiver';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -67,12 +66,10 @@ describe('traces over OTLP/HTTP', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     };
     const config = loadConfig(env);
-    const log = createLogger('silent', 'test');
-    const runtime = createRuntime({
+    const { runtime } = await composeRuntime({
       config,
-      log,
       database: await openPglite(undefined),
-      providers: flakyProviders(createProviders(config, log)),
+      providers: (configured) => flakyProviders(configured()),
     });
     await runtime.start(false);
     try {

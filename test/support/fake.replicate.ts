@@ -112,6 +112,15 @@ export function signWebhook(secret: string, body: string, id = `msg_${randomUUID
   return { 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${signature}` };
 }
 
+/** POSTs a webhook delivery (`headers`, e.g. from `signWebhook`, and `body`) to the Inkwell process at `base`. */
+export function postWebhook(base: string, headers: Record<string, string>, body: string): Promise<Response> {
+  return fetch(`${base}/hooks/replicate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+}
+
 /** Starts the fake. */
 export async function startFakeReplicate(opts: FakeReplicateOptions = {}): Promise<FakeReplicate> {
   const predictions = new Map<string, FakePrediction>();

@@ -8,9 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { openPglite } from '../../src/db/pglite.client';
-import { createLogger } from '../../src/logger';
-import { createProviders } from '../../src/providers/providers';
-import { createRuntime, type Runtime } from '../../src/app/runtime';
+import { composeRuntime } from '../../src/app/compose';
+import type { Runtime } from '../../src/app/runtime';
 import { startFakeOpenAi, type FakeOpenAi } from './fake.openai';
 
 const KEY = 'sk-runtime-test-0123456789';
@@ -28,13 +27,7 @@ export async function startOpenAiRuntime(
     OPENAI_BASE_URL: fake.url,
     ...env,
   });
-  const log = createLogger('silent', 'test');
-  const runtime = createRuntime({
-    config,
-    log,
-    database: await openPglite(undefined),
-    providers: createProviders(config, log),
-  });
+  const { runtime } = await composeRuntime({ config, database: await openPglite(undefined) });
   await runtime.start(false);
   return {
     runtime,

@@ -12,10 +12,9 @@ import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jets
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { expect } from 'vitest';
 import { STAGES } from '../../machines/blog.types';
-import { openAiReplies, startFakeOpenAi } from './fake.openai';
-import { startFakeReplicate } from './fake.replicate';
-import { startFakeWix } from './fake.wix';
+import { openAiReplies } from './fake.openai';
 import { http, startRuntime, until, type RuntimeProcess } from './process';
+import { startProviderFakes } from './provider.fakes';
 
 /** Where the runtime finds its servers; a test points the one it breaks at a private instance. */
 export interface OutageOptions {
@@ -30,11 +29,8 @@ const STORES = 4;
 export async function startOutageWorld(opts: OutageOptions) {
   const prefix = `t_outage_${Math.random().toString(36).slice(2, 10)}`;
   const streams = { commands: `${prefix}_CMD`.toUpperCase(), events: `${prefix}_EVT`.toUpperCase() };
-  const [openai, replicate, wix] = await Promise.all([
-    startFakeOpenAi({ apiKey: 'sk-outage' }),
-    startFakeReplicate({ token: 'r8-outage' }),
-    startFakeWix(),
-  ]);
+  const fakes = await startProviderFakes('outage');
+  const { openai, replicate, wix } = fakes;
   // Slow enough that blogs sit in every stage at once: ~0.7 s per text, two 1 s polls per image, 5 Wix calls.
   openai.script(() => openAiReplies.slow(700));
   replicate.plan({ polls: 2, status: 'succeeded' });
@@ -51,15 +47,8 @@ export async function startOutageWorld(opts: OutageOptions) {
       INKWELL_DATA_DIR: dataDir,
       INKWELL_RETRY_BASE_MS: '50',
       INKWELL_MAX_ATTEMPTS: '3',
-      OPENAI_API_KEY: 'sk-outage',
-      OPENAI_BASE_URL: openai.url,
-      REPLICATE_API_TOKEN: 'r8-outage',
-      REPLICATE_BASE_URL: replicate.url,
+      ...fakes.env,
       REPLICATE_MODEL: 'acme/painter',
-      WIX_APP_ID: wix.appId,
-      WIX_APP_SECRET: wix.appSecret,
-      WIX_BASE_URL: wix.url,
-      WIX_DEFAULT_MEMBER_ID: 'member-1',
       PORT: '0',
     },
     'src/main.ts',
@@ -239,7 +228,7 @@ export async function startOutageWorld(opts: OutageOptions) {
       const jsm = await jetstreamManager(nc, { timeout: 5_000 }).catch(() => undefined);
       for (const s of Object.values(streams)) await jsm?.streams.delete(s).catch(() => undefined);
       await nc.close();
-      await Promise.all([openai.close(), replicate.close(), wix.close()]);
+      await fakes.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
