@@ -1,16 +1,18 @@
 /*
- * Replicate header images, over the predictions HTTP API with plain `fetch`. The `replicate` 1.4 SDK is not used:
+ * Replicate header images, over the predictions HTTP API with undici's `request`. The `replicate` 1.4 SDK is not used:
  * its request loop repeats a POST after any thrown error (a dropped connection creates duplicate paid predictions),
  * repeats 429s without waiting for Retry-After, and `run()` neither polls nor ends on `aborted`. Here the create is
  * made once per attempt (the blog machine retries), its id is stored at once, and we poll it ourselves until a
  * deadline; a repeated attempt, even after a restart, polls the stored prediction instead of paying for another.
  */
+import { request } from 'undici';
 import type { HeaderImage } from '../../machines/blog.types';
 import { StageFailureError } from '../errors';
 import type { ImageCall, ImageMaker } from './image.port';
 import { clip } from './offline/offline.templates';
 import { abortedFailure, sleep } from './offline/seed';
-import { parseRetryAfter, type ProviderLimit } from './openai.writer';
+import type { ProviderLimit } from './openai.writer';
+import { parseRetryAfter, toHeaders } from './undici.fetch';
 import type { ProviderRefs } from '../db/refs.port';
 import type { PredictionWaiters } from './replicate.webhooks';
 
@@ -61,9 +63,18 @@ function reasonOf(error: unknown): string {
   return typeof error === 'string' ? error : JSON.stringify(error);
 }
 
+/** One HTTP answer, its body read whole. */
+interface Reply {
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  text: string;
+  json(): unknown;
+}
+
 /** Maps a failed HTTP response to a `StageFailureError`. */
-async function httpFailure(response: Response, what: string): Promise<StageFailureError> {
-  const body = await response.text().catch(() => '');
+function httpFailure(response: Reply, what: string): StageFailureError {
+  const body = response.text;
   const detail = clip(/"detail"\s*:\s*"([^"]*)"/.exec(body)?.[1] ?? body, 300);
   const message = `Replicate ${what}: HTTP ${response.status}${detail ? ` ${detail}` : ''}`;
   const { status } = response;
@@ -92,20 +103,54 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     throw new Error(`Replicate model must be "owner/name" or "owner/name:version", got "${opts.model}"`);
   }
 
-  /** One HTTP exchange, never repeated here; network errors and timeouts are retryable failures. */
-  async function send(path: string, signal: AbortSignal, init: RequestInit = {}, timeoutMs = requestTimeoutMs) {
+  /**
+   * One HTTP exchange, never repeated here; network errors and timeouts are retryable failures. undici's `request`,
+   * not `fetch` (as in the Wix client): the same client without the WHATWG layers, and the body is read within the
+   * same timeout.
+   */
+  async function send(
+    path: string,
+    signal: AbortSignal,
+    init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string } = {},
+    timeoutMs = requestTimeoutMs,
+  ): Promise<Reply> {
+    if (signal.aborted) throw abortedFailure(signal);
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      timeoutMs,
+    );
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await fetch(`${base}${path}`, {
-        ...init,
-        headers: { Authorization: `Bearer ${opts.token}`, 'Content-Type': 'application/json', ...init.headers },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+      const res = await request(`${base}${path}`, {
+        method: init.method ?? 'GET',
+        headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json', ...init.headers },
+        ...(init.body !== undefined ? { body: init.body } : {}),
+        signal: controller.signal,
       });
+      const status = res.statusCode;
+      const ok = status >= 200 && status < 300;
+      // A failed answer whose body cannot be read is still judged by its status, as with `fetch` before.
+      const text = ok ? await res.body.text() : await res.body.text().catch(() => '');
+      return {
+        status,
+        ok,
+        get headers() {
+          return toHeaders(res.headers);
+        },
+        text,
+        json: () => JSON.parse(text) as unknown,
+      };
     } catch (error) {
       if (signal.aborted) throw abortedFailure(signal);
       const reason = error instanceof Error ? error.message : String(error);
       const code =
         error instanceof Error && error.name === 'TimeoutError' ? 'REPLICATE_TIMEOUT' : 'REPLICATE_UNAVAILABLE';
       throw new StageFailureError(code, `Replicate: ${reason}`, true, undefined, { cause: error });
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -125,8 +170,8 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
         requestTimeoutMs + waitSeconds * 1000,
       ),
     );
-    if (!response.ok) throw await httpFailure(response, 'create');
-    const prediction = (await response.json()) as Prediction;
+    if (!response.ok) throw httpFailure(response, 'create');
+    const prediction = response.json() as Prediction;
     if (typeof prediction.id !== 'string' || !prediction.id) {
       throw new StageFailureError('BAD_OUTPUT', 'Replicate: the created prediction has no id', true);
     }
@@ -142,8 +187,8 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     const timeoutMs = Math.max(1, Math.min(requestTimeoutMs, deadline - Date.now()));
     const response = await send(`/predictions/${encodeURIComponent(id)}`, signal, {}, timeoutMs);
     if (response.status === 404) return undefined;
-    if (!response.ok) throw await httpFailure(response, 'poll');
-    return (await response.json()) as Prediction;
+    if (!response.ok) throw httpFailure(response, 'poll');
+    return response.json() as Prediction;
   }
 
   /** Polls until the prediction ends or the deadline passes; transient poll errors just wait for the next poll. */

@@ -98,12 +98,11 @@ function addAll(map: Record<string, number>, delta: Record<string, number | unde
 }
 
 function createFleetAggregates() {
-  const context: Omit<FleetContext, 'byStore'> = {
+  const context: Omit<FleetContext, 'byStore' | 'limiterQueues'> = {
     byStatus: zeroCounts(),
     transitions: 0,
     inFlight: {},
     failures: {},
-    limiterQueues: {},
   };
   return createStore({
     context,
@@ -122,10 +121,6 @@ function createFleetAggregates() {
         transitions: ctx.transitions + e.delta.transitions,
         inFlight: addAll(ctx.inFlight, e.delta.inFlight),
         failures: addAll(ctx.failures, e.delta.failures),
-      }),
-      limiterQueue: (ctx, e: { limiter: string; depth: number }) => ({
-        ...ctx,
-        limiterQueues: { ...ctx.limiterQueues, [e.limiter]: Math.max(0, e.depth) },
       }),
     },
   });
@@ -158,6 +153,8 @@ export function createFleet(now: () => number = Date.now) {
     counts[to] += by;
     if (from) counts[from] = Math.max(0, counts[from] - by);
   };
+  // Limiter queue depths change on every call queued, started and ended: set in place, not a transition each.
+  const limiterQueues: Record<string, number> = {};
   /** When each working blog entered its current status (only blogs whose entry this process saw). */
   const enteredAt = new Map<string, number>();
   /** The last error code per blog while it retries a stage. */
@@ -170,7 +167,7 @@ export function createFleet(now: () => number = Date.now) {
     /** The aggregates now. */
     snapshot: (): FleetContext => {
       applyDelta();
-      return { ...aggregates.getSnapshot().context, byStore };
+      return { ...aggregates.getSnapshot().context, byStore, limiterQueues: { ...limiterQueues } };
     },
     /** Counts the blogs stored at start, before any change is fed. */
     seed: (rows: StatusCount[]) => {
@@ -228,7 +225,9 @@ export function createFleet(now: () => number = Date.now) {
       for (const listener of callListeners) listener(call);
     },
     /** Sets how many calls wait in a provider limiter (fed by the limiters). */
-    setLimiterQueue: (limiter: string, depth: number) => aggregates.trigger.limiterQueue({ limiter, depth }),
+    setLimiterQueue: (limiter: string, depth: number) => {
+      limiterQueues[limiter] = Math.max(0, depth);
+    },
     /** Follows every status change fed; returns the unsubscribe function. */
     onTransition(listener: (t: FleetTransition) => void): () => void {
       transitionListeners.add(listener);
