@@ -15,6 +15,7 @@ import { CommandError } from '../errors';
 import { currentTraceparent, inCommandSpan } from '../telemetry/spans';
 import type { LiveBlog, Supervisor } from '../runtime/live.blog';
 import type { WaitReason } from '../runtime/store.budget';
+import type { Shards } from '../runtime/store.shard';
 import { encodeCursor, listSchema } from './list.schema';
 import {
   blogRefSchema,
@@ -55,12 +56,7 @@ export interface IntakeDeps {
    * Runs a command where its store is held (the shards' `route`: queued on the store's shard here, in order, or
    * `forward`ed to its owner). Without it, commands are applied here at once.
    */
-  route?: <T>(
-    instanceId: string,
-    command: { apply: () => Promise<T>; warm?: () => Promise<unknown> },
-    forward: ((owner: string) => Promise<T>) | undefined,
-    forwarded?: boolean,
-  ) => Promise<T>;
+  route?: Shards['route'];
   /** Applies a command at `owner`, the process holding its store (the NATS forwarder, `forward.port.ts`). */
   forward?: (owner: string, name: CommandName, body: unknown, opts: ApplyOptions) => Promise<CommandResult>;
   now?: () => number;
