@@ -94,7 +94,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     );
     const imported = importedImage(body);
     if (!imported) throw badResponse(what, call.instanceId);
-    await refs.put(call.blogId, WIX_REFS.media, JSON.stringify(imported));
+    await refs.put(call, WIX_REFS.media, JSON.stringify(imported));
     return imported;
   }
 
@@ -157,7 +157,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
       {
         // Written right before the call, once the limiter let it start: from then on a lost answer is looked for
         // instead of created again, and a call refused before it started (a lease run out) leaves no marker.
-        before: () => refs.put(call.blogId, WIX_REFS.draftPending, JSON.stringify(pending)),
+        before: () => refs.put(call, WIX_REFS.draftPending, JSON.stringify(pending)),
         method: 'POST',
         path: '/blog/v3/draft-posts',
         body: {
@@ -176,7 +176,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     );
     const draft = isObject(body) && isObject(body['draftPost']) ? body['draftPost'] : undefined;
     if (typeof draft?.['id'] !== 'string') throw badResponse(what, call.instanceId);
-    await refs.put(call.blogId, WIX_REFS.draft, draft['id']);
+    await refs.put(call, WIX_REFS.draft, draft['id']);
     return draft['id'];
   }
 
@@ -195,7 +195,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     if (pending && typeof pending.title === 'string') {
       const found = await findLostDraft(call, { ...pending, memberId: pending.memberId ?? memberId });
       if (found) {
-        await refs.put(call.blogId, WIX_REFS.draft, found);
+        await refs.put(call, WIX_REFS.draft, found);
         return found;
       }
     }
@@ -243,7 +243,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
 
       const url = await readUrl(call, postId);
       const post: PublishedPost = url ? { id: postId, url } : { id: postId };
-      await refs.put(call.blogId, WIX_REFS.post, JSON.stringify(post));
+      await refs.put(call, WIX_REFS.post, JSON.stringify(post));
       return post;
     },
   };

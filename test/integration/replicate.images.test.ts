@@ -26,7 +26,7 @@ function memoryRefs() {
   const puts: { key: string; value: string; at: number }[] = [];
   const refs: ProviderRefs = {
     get: async (blogId, key) => values.get(`${blogId}|${key}`),
-    put: async (blogId, key, value) => {
+    put: async ({ blogId }, key, value) => {
       puts.push({ key, value, at: Date.now() });
       values.set(`${blogId}|${key}`, value);
     },
@@ -214,7 +214,7 @@ describe('replicate images failures', () => {
   });
 
   it('forgets a stored prediction Replicate no longer knows, and creates a fresh one', async () => {
-    await memory.refs.put('blog-1', PREDICTION_REF, 'gone-id');
+    await memory.refs.put({ blogId: 'blog-1', instanceId: 'store-1' }, PREDICTION_REF, 'gone-id');
     await imagesFor().createHeaderImage(callFor());
     expect(fake.creates()).toHaveLength(1);
     expect(memory.stored()).toBe([...fake.predictions.keys()][0]);

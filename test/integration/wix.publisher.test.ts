@@ -18,7 +18,7 @@ function memoryRefs(): ProviderRefs & { peek(blogId: string, key: string): strin
   const map = new Map<string, string>();
   return {
     get: async (blogId, key) => map.get(`${blogId}\u0000${key}`),
-    put: async (blogId, key, value) => {
+    put: async ({ blogId }, key, value) => {
       map.set(`${blogId}\u0000${key}`, value);
     },
     peek: (blogId, key) => map.get(`${blogId}\u0000${key}`),
