@@ -14,6 +14,7 @@ import { ConflictError } from '../../src/errors';
 import { createLeaseRepo } from '../../src/db/lease.repo';
 import { createRefsRepo } from '../../src/db/refs.repo';
 import * as schema from '../../src/db/schema';
+import { newBlog } from '../support/blog.rows';
 import { databaseDrivers } from '../support/drivers';
 import { requirePostgres } from '../support/servers';
 
@@ -73,16 +74,7 @@ describe.skipIf(postgres === undefined)('fenced provider refs (PostgreSQL)', () 
       const leases = createLeaseRepo(database.db, 'node-a', 60_000);
       expect(await leases.claim('fenced-1')).toMatchObject({ held: true, epoch: 1 });
       const blogs = createBlogRepo(database.db, 'node-a');
-      await blogs.insert({
-        blogId: 'rb',
-        instanceId: 'fenced-1',
-        status: 'PENDING',
-        snapshot: {},
-        machineVersion: 1,
-        view: {},
-        event: { seq: 1, payload: {} },
-        createdAt: new Date(),
-      });
+      await blogs.insert(newBlog('rb', 'fenced-1'));
       let epoch: number | undefined = 1;
       const refs = createRefsRepo(database.db, { owner: 'node-a', epochOf: () => epoch });
       const mine = owner('rb', 'fenced-1');

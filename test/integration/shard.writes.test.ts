@@ -14,7 +14,7 @@
 import { fromPromise } from 'xstate';
 import { expect, it } from 'vitest';
 import { blogMachine } from '../../machines/blog.machine';
-import { createBlogRepo, type BlogRepo, type NewBlog } from '../../src/db/blog.repo';
+import { createBlogRepo, type BlogRepo } from '../../src/db/blog.repo';
 import { createLeaseRepo } from '../../src/db/lease.repo';
 import type { Database } from '../../src/db/database';
 import { openPostgres } from '../../src/db/pg.client';
@@ -23,30 +23,8 @@ import { createLogger } from '../../src/logger';
 import { createPersister } from '../../src/runtime/persister';
 import { createShards } from '../../src/runtime/store.shard';
 import { createSupervisor } from '../../src/runtime/supervisor';
+import { newBlog, writeOf } from '../support/blog.rows';
 import { describeWithPostgres } from '../support/servers';
-
-const newBlog = (blogId: string, instanceId: string, epoch: number): NewBlog => ({
-  blogId,
-  instanceId,
-  status: 'PENDING',
-  snapshot: { marker: 'created' },
-  machineVersion: 1,
-  view: {},
-  event: { seq: 1, payload: { status: 'PENDING' } },
-  createdAt: new Date(),
-  epoch,
-});
-
-const write = (blogId: string, instanceId: string, marker: string) => ({
-  blogId,
-  instanceId,
-  status: 'GENERATING_IDEAS',
-  seq: 2,
-  snapshot: { marker },
-  machineVersion: 1,
-  view: {},
-  wakeAt: null,
-});
 
 const quiet = { onConflict: () => undefined, onRetry: () => undefined };
 
@@ -68,21 +46,21 @@ await describeWithPostgres('the write queue of a store shard (needs PostgreSQL)'
       const persister = createPersister(repo, quiet);
       expect(await leases.claim('sw-1')).toMatchObject({ epoch: 1 });
       const first = shards.take('sw-1', 1, Date.now());
-      expect(await persister.insert(newBlog('w1', 'sw-1', first.writes.epoch!))).toBe(true);
+      expect(await persister.insert(newBlog('w1', 'sw-1', first.writes.epoch))).toBe(true);
       persister.track('w1', 0);
 
       // The store changes hands in the database (given back, taken again: epoch 2) before this process notices;
       // then it takes the store itself at the new epoch, all before the old tenure's queued write is committed.
       await leases.release(['sw-1']);
       expect(await leases.claim('sw-1')).toMatchObject({ held: true, epoch: 2 });
-      const stale = persister.enqueue(write('w1', 'sw-1', 'old tenure'), [], first.writes);
+      const stale = persister.enqueue(writeOf('w1', 'sw-1', 0, 'old tenure'), [], first.writes);
       shards.lose('sw-1');
       const second = shards.take('sw-1', 2, Date.now());
       await expect(stale).rejects.toThrow();
       expect(await markerOf(repo, 'w1')).toBe('created');
 
       persister.track('w1', 0);
-      await persister.enqueue(write('w1', 'sw-1', 'new tenure'), [], second.writes);
+      await persister.enqueue(writeOf('w1', 'sw-1', 0, 'new tenure'), [], second.writes);
       expect(await markerOf(repo, 'w1')).toBe('new tenure');
     } finally {
       await database.close();
