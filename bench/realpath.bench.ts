@@ -47,9 +47,10 @@ export interface RealPathLevel {
   /** How long after its `at` (set at the transition, before the commit) each event reached the subscriber. */
   eventDelayMs: Summary;
   /**
-   * How long after the start of the transaction that committed it (the outbox row's `created_at`, read from the
-   * database after the level) each event reached the subscriber: at least its delay after the commit, so a
-   * conservative figure for the target "within 20 ms of its commit" (the transaction lasts a few ms).
+   * How long after its outbox row was written (the row's `created_at`: `clock_timestamp()` in the committing
+   * statement, read from the database after the level) each event reached the subscriber: at least its delay after
+   * the commit (only the commit's WAL flush and answer come between), so a conservative figure for the target
+   * "within 20 ms of its commit".
    */
   eventDelayAfterTxMs: Summary;
   /**
@@ -152,8 +153,9 @@ function bucketP95(before: Map<number, number>, after: Map<number, number>): { e
 }
 
 /**
- * Per event, how long after the start of the transaction that wrote it (its outbox row's `created_at`) the subscriber
- * received it (its first receipt), for the blogs whose ids start with `blogIdPrefix`.
+ * Per event, how long after its outbox row was written (the row's `created_at`, stamped by the committing statement
+ * just before its commit) the subscriber received it (its first receipt), for the blogs whose ids start with
+ * `blogIdPrefix`.
  */
 async function delaysAfterTx(
   databaseUrl: string,

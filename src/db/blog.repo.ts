@@ -86,6 +86,10 @@ export async function retryDeadlocks<T>(statement: () => Promise<T>): Promise<T>
 }
 
 /**
+ * An outbox row's `created_at` is when the statement wrote it (`clock_timestamp()`, after the rows it depends on were
+ * written; only the commit itself follows), not when the transaction started: the delay of its event to subscribers
+ * is measured from there (bench/realpath.bench.ts), and retention prunes by it.
+ *
  * Creates the repository over `db`. With a fence (or just its owner's name), every commit and every insert also
  * requires that this process still holds the blog's store lease (at the epoch it took it with, when the fence knows
  * it), checked under a lock no takeover can pass (`heldLeases` above): a process that lost its lease never writes that
@@ -138,8 +142,8 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
             on conflict (blog_id) do nothing
             returning blog_id),
           o as (
-            insert into outbox (blog_id, instance_id, seq, payload)
-            select v.blog_id, v.instance_id, v.seq, v.payload from v join b on b.blog_id = v.blog_id)
+            insert into outbox (blog_id, instance_id, seq, payload, created_at)
+            select v.blog_id, v.instance_id, v.seq, v.payload, clock_timestamp() from v join b on b.blog_id = v.blog_id)
           select blog_id, null as allowed, null as epoch from b
           ${fence ? sql`union all select null, instance_id, epoch from f` : sql``}`),
       ),
@@ -196,8 +200,8 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
             where b.blog_id = v.blog_id and b.version = v.expected ${inHeld(sql`b.instance_id`, sql`v.epoch`)}
             returning b.blog_id),
           e as (
-            insert into outbox (blog_id, instance_id, seq, payload)
-            select e.blog_id, e.instance_id, e.seq, e.payload
+            insert into outbox (blog_id, instance_id, seq, payload, created_at)
+            select e.blog_id, e.instance_id, e.seq, e.payload, clock_timestamp()
             from json_to_recordset(${JSON.stringify(events)}::json)
               as e(blog_id text, instance_id text, seq int, payload json)
             where e.blog_id in (select blog_id from u)
