@@ -177,7 +177,13 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     }
     // Each prediction created is one image paid for, whatever becomes of it; a resumed one is not counted again.
     call.onUsage?.({ images: 1 });
-    await opts.refs.put(call.blogId, PREDICTION_REF, prediction.id);
+    // Stored so that a repeat polls it instead of paying again, unless the create answered with the finished image
+    // (`Prefer: wait`, the usual case): the stage then returns at once, and its image is kept by the blog's next
+    // commit, a round trip later, as the id would have been. A crash in between repeats the image (the contract
+    // allows it), one database write less per blog.
+    if (!(prediction.status === 'succeeded' && outputUrl(prediction.output))) {
+      await opts.refs.put(call.blogId, PREDICTION_REF, prediction.id);
+    }
     return prediction;
   }
 

@@ -107,6 +107,14 @@ describe('replicate images against a fake Replicate server', () => {
     expect(memory.puts[0]!.at).toBeLessThanOrEqual(firstPoll!.at);
   });
 
+  it('stores no id when the create answers with the finished image (the blog commits the image instead)', async () => {
+    fake.plan({ polls: 0 });
+    const image = await imagesFor().createHeaderImage(callFor());
+    expect(fake.polls()).toHaveLength(0);
+    expect(image.url).toContain([...fake.predictions.keys()][0]);
+    expect(memory.puts).toHaveLength(0);
+  });
+
   it('after a restart, polls the stored prediction and creates no new one', async () => {
     fake.plan({ polls: 1000 });
     const first = await failureOf(imagesFor({ deadlineMs: 150 }).createHeaderImage(callFor()));
@@ -221,7 +229,8 @@ describe('replicate images failures', () => {
   });
 
   it('does not reuse a success whose output has expired (older than about an hour)', async () => {
-    fake.plan({ polls: 0 });
+    // Polled once, so its id is stored (one finished in its create answer is not).
+    fake.plan({ polls: 1 });
     await imagesFor().createHeaderImage(callFor());
     fake.predictions.get(memory.stored()!)!.completed_at = new Date(Date.now() - 2 * 3600_000).toISOString();
     await imagesFor().createHeaderImage(callFor());
