@@ -86,7 +86,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
   type Unwritten = { key: string; value: string };
   const putAll = async (blogId: string, list: (Unwritten | undefined)[]): Promise<void> => {
     // Called in one turn: the repository makes one statement of them.
-    await Promise.all(list.map((r) => (r ? refs.put(blogId, r.key, r.value) : undefined)));
+    await Promise.all(list.flatMap((r) => (r ? [refs.put(blogId, r.key, r.value)] : [])));
   };
   /** Records `list` before a failure is reported; a failed write only costs a repeat of what it recorded. */
   const putBeforeFailing = (blogId: string, list: (Unwritten | undefined)[]): Promise<void> =>
@@ -184,7 +184,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
             return putAll(call.blogId, [{ key: WIX_REFS.draftPending, value: JSON.stringify(pending) }, media]);
           },
           method: 'POST',
-        path: '/blog/v3/draft-posts',
+          path: '/blog/v3/draft-posts',
           body: {
             draftPost: {
               title,
