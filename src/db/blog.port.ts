@@ -24,6 +24,8 @@ export interface NewBlog {
   view: Record<string, unknown>;
   event: OutboxEvent;
   createdAt: Date;
+  /** The lease epoch of the store's tenure that creates it (default: what the repo's fence says now). */
+  epoch?: number;
 }
 
 /** One actor's latest state, fenced by the version it was read at. */
@@ -38,6 +40,8 @@ export interface BlogWrite {
   view: Record<string, unknown>;
   wakeAt: Date | null;
   events: OutboxEvent[];
+  /** The lease epoch of the store's tenure that made it (default: what the repo's fence says now). */
+  epoch?: number;
 }
 
 /** Filters of the list endpoint; `cursor` is the opaque value of a previous page. */
@@ -63,8 +67,8 @@ export interface BlogRepo {
   getMany(blogIds: readonly string[]): Promise<BlogRow[]>;
   list(q: ListQuery): Promise<BlogRow[]>;
   countByStatus(): Promise<Array<{ instanceId: string; status: string; n: number }>>;
-  loadActive(): Promise<BlogRow[]>;
   loadWorking(instanceIds: string[]): Promise<BlogRow[]>;
   countQuarantined(): Promise<number>;
-  quarantine(blogId: string, reason: string): Promise<void>;
+  /** Sets a blog aside for good (fenced like every write of the store's blogs). */
+  quarantine(blogId: string, instanceId: string, reason: string): Promise<void>;
 }

@@ -16,7 +16,6 @@
  * So a write either commits before the takeover does, which the new owner then reads, or it is refused.
  */
 import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
-import { WAITING_STATUSES, WORKING_STATUSES } from '../../machines/blog.types';
 import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
 import { LIVE_STATUSES, type BlogRepo, type BlogRow, type BlogWrite, type ListQuery, type NewBlog } from './blog.port';
@@ -42,21 +41,33 @@ export interface Fence {
 export const fenceOf = (fence: string | Fence | undefined): Fence | undefined =>
   typeof fence === 'string' ? { owner: fence } : fence;
 
+/** A store a fenced statement writes, with the epoch it names (null: the owner alone is checked). */
+export type HeldStore = { instance_id: string; epoch: number | null };
+
+/** The epoch a write names: its own tenure's, else the fence's now (-1, refused, when the store is not held here). */
+export const epochNamed = (fence: Fence, instanceId: string, epoch?: number): number | null =>
+  epoch ?? (fence.epochOf ? (fence.epochOf(instanceId) ?? -1) : null);
+
 /**
- * A `select instance_id` of the lease rows of `instanceIds` that `fence` still holds, locked `FOR KEY SHARE` in
- * `instance_id` order (a statement covering many stores takes its locks in the same order as every other one).
- * Put it in a `with ... as materialized (...)` and keep only the rows of stores it returns.
+ * A `select instance_id, epoch` of the lease rows of `stores` that `fence`'s owner still holds at the epoch each
+ * names, locked `FOR KEY SHARE` in `instance_id` order (a statement covering many stores takes its locks in the same
+ * order as every other one). Put it in a `with f as materialized (...)` and keep only the rows whose store and epoch
+ * it returns (`inHeldSql`). One store may be named at two epochs (writes of two tenures): only the current one passes.
  */
-export function heldLeases(fence: Fence, instanceIds: Iterable<string>): SQL {
-  const ids = [...new Set(instanceIds)];
-  const pairs = ids.map((id) => ({ instance_id: id, epoch: fence.epochOf ? (fence.epochOf(id) ?? -1) : null }));
-  return sql`select l.instance_id from store_leases l
-    join json_to_recordset(${JSON.stringify(pairs)}::json) as f(instance_id text, epoch int)
+export function heldLeases(fence: Fence, stores: Iterable<HeldStore>): SQL {
+  const pairs = new Map<string, HeldStore>();
+  for (const s of stores) pairs.set(`${s.instance_id}\u0000${s.epoch}`, { instance_id: s.instance_id, epoch: s.epoch });
+  return sql`select l.instance_id, f.epoch from store_leases l
+    join json_to_recordset(${JSON.stringify([...pairs.values()])}::json) as f(instance_id text, epoch int)
       on l.instance_id = f.instance_id
     where l.owner = ${fence.owner} and (f.epoch is null or l.epoch = f.epoch)
     order by l.instance_id
     for key share of l`;
 }
+
+/** `and` the row's store and named epoch are among those `f` (the `heldLeases` CTE) returned. */
+export const inHeldSql = (instanceId: SQL, epoch: SQL): SQL =>
+  sql`and exists (select 1 from f where f.instance_id = ${instanceId} and f.epoch is not distinct from ${epoch})`;
 
 /** Deadlock detected: the statement was rolled back whole, so running it again is safe. */
 export const isDeadlock = (error: unknown): boolean =>
@@ -74,9 +85,6 @@ export async function retryDeadlocks<T>(statement: () => Promise<T>): Promise<T>
   }
 }
 
-/** Blogs that still have work or a timer. */
-const ACTIVE = [...WAITING_STATUSES, ...WORKING_STATUSES];
-
 /**
  * Creates the repository over `db`. With a fence (or just its owner's name), every commit and every insert also
  * requires that this process still holds the blog's store lease (at the epoch it took it with, when the fence knows
@@ -85,10 +93,11 @@ const ACTIVE = [...WAITING_STATUSES, ...WORKING_STATUSES];
  */
 export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
   const fence = fenceOf(fencing);
-  /** A CTE `f` of the stores (among `instanceIds`) this process may write now, their lease rows locked. */
-  const held = (instanceIds: Iterable<string>) =>
-    fence ? sql`f as materialized (${heldLeases(fence, instanceIds)}),` : sql``;
-  const inHeld = (column: SQL) => (fence ? sql`and ${column} in (select instance_id from f)` : sql``);
+  /** The epoch a write names, as sent with its row (null without a fence, or when only the owner is checked). */
+  const epochFor = (instanceId: string, epoch?: number) => (fence ? epochNamed(fence, instanceId, epoch) : null);
+  /** A CTE `f` of the stores (among `rows`) this process may write now at the epoch they name, rows locked. */
+  const held = (rows: HeldStore[]) => (fence ? sql`f as materialized (${heldLeases(fence, rows)}),` : sql``);
+  const inHeld = (instanceId: SQL, epoch: SQL) => (fence ? inHeldSql(instanceId, epoch) : sql``);
   /**
    * Inserts many new blogs and their first events in ONE statement (one round trip, atomic on its own); returns
    * the ids that were inserted (an id that exists already, or repeats in `list`, is skipped and changes nothing).
@@ -96,7 +105,7 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
    */
   async function insertMany(list: NewBlog[], fenced?: Set<string>): Promise<Set<string>> {
     const seen = new Set<string>();
-    const rows: Array<Record<string, unknown> & { blog_id: string; instance_id: string }> = [];
+    const rows: Array<Record<string, unknown> & { blog_id: string; instance_id: string; epoch: number | null }> = [];
     for (const b of list) {
       if (seen.has(b.blogId)) continue;
       seen.add(b.blogId);
@@ -110,34 +119,34 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
         view: b.view,
         created_at: b.createdAt.toISOString(),
         payload: b.event.payload,
+        epoch: epochFor(b.instanceId, b.epoch),
       });
     }
     if (rows.length === 0) return new Set();
-    const stores = new Set(rows.map((r) => r.instance_id));
-    const answer = rowsOf<{ blog_id: string | null; allowed: string | null }>(
+    const answer = rowsOf<{ blog_id: string | null; allowed: string | null; epoch: number | null }>(
       await retryDeadlocks(async () =>
         db.execute(sql`
-          with ${held(stores)} v as (
+          with ${held(rows)} v as (
             select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, instance_id text,
               status text, seq int, snapshot json, machine_version int, view json, created_at timestamptz,
-              payload json)),
+              payload json, epoch int)),
           b as (
             insert into blogs (blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at,
               updated_at)
             select blog_id, instance_id, status, seq, snapshot, machine_version, view, created_at, created_at from v
-            where true ${inHeld(sql`v.instance_id`)}
+            where true ${inHeld(sql`v.instance_id`, sql`v.epoch`)}
             on conflict (blog_id) do nothing
             returning blog_id),
           o as (
             insert into outbox (blog_id, instance_id, seq, payload)
             select v.blog_id, v.instance_id, v.seq, v.payload from v join b on b.blog_id = v.blog_id)
-          select blog_id, null as allowed from b
-          ${fence ? sql`union all select null, instance_id from f` : sql``}`),
+          select blog_id, null as allowed, null as epoch from b
+          ${fence ? sql`union all select null, instance_id, epoch from f` : sql``}`),
       ),
     );
     const created = new Set(answer.flatMap((r) => (r.blog_id ? [r.blog_id] : [])));
-    const allowed = fence ? new Set(answer.flatMap((r) => (r.allowed ? [r.allowed] : []))) : stores;
-    for (const r of rows) if (!allowed.has(r.instance_id)) fenced?.add(r.blog_id);
+    const allowed = new Set(answer.flatMap((r) => (r.allowed ? [`${r.allowed}\u0000${r.epoch}`] : [])));
+    for (const r of rows) if (fence && !allowed.has(`${r.instance_id}\u0000${r.epoch}`)) fenced?.add(r.blog_id);
     return created;
   }
 
@@ -170,6 +179,8 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
         machine_version: w.machineVersion,
         view: w.view,
         wake_at: w.wakeAt?.toISOString() ?? null,
+        instance_id: w.instanceId,
+        epoch: epochFor(w.instanceId, w.epoch),
       }));
       const events = writes.flatMap((w) =>
         w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
@@ -177,12 +188,12 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
       const updated = rowsOf<{ blog_id: string }>(
         await retryDeadlocks(async () =>
           db.execute(sql`
-          with ${held(writes.map((w) => w.instanceId))} u as (
+          with ${held(rows)} u as (
             update blogs b set status = v.status, seq = v.seq, snapshot = v.snapshot, view = v.view,
               machine_version = v.machine_version, wake_at = v.wake_at, version = b.version + 1, updated_at = now()
             from json_to_recordset(${JSON.stringify(rows)}::json) as v(blog_id text, expected int, status text,
-              seq int, snapshot json, machine_version int, view json, wake_at timestamptz)
-            where b.blog_id = v.blog_id and b.version = v.expected ${inHeld(sql`b.instance_id`)}
+              seq int, snapshot json, machine_version int, view json, wake_at timestamptz, epoch int)
+            where b.blog_id = v.blog_id and b.version = v.expected ${inHeld(sql`b.instance_id`, sql`v.epoch`)}
             returning b.blog_id),
           e as (
             insert into outbox (blog_id, instance_id, seq, payload)
@@ -238,15 +249,6 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
         .groupBy(blogs.instanceId, blogs.status);
     },
 
-    /** Blogs that still have work or a timer: what a starting process rehydrates. */
-    async loadActive(): Promise<BlogRow[]> {
-      return db
-        .select()
-        .from(blogs)
-        .where(and(inArray(blogs.status, ACTIVE), isNull(blogs.quarantinedAt)))
-        .orderBy(blogs.createdAt);
-    },
-
     /** Stores' blogs that are working (or waiting for a working slot): what a new owner rehydrates. */
     async loadWorking(instanceIds: string[]): Promise<BlogRow[]> {
       if (instanceIds.length === 0) return [];
@@ -271,12 +273,18 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
       return row?.n ?? 0;
     },
 
-    /** Marks a blog whose snapshot cannot be restored; it stays visible, and is never loaded again. */
-    async quarantine(blogId: string, reason: string): Promise<void> {
-      await db
-        .update(blogs)
-        .set({ quarantinedAt: new Date(), quarantineReason: reason.slice(0, 2000) })
-        .where(eq(blogs.blogId, blogId));
+    /**
+     * Marks a blog whose snapshot cannot be restored; it stays visible, and is never loaded again. Fenced like a
+     * commit: a process that lost the store does not set aside a blog its new owner is advancing.
+     */
+    async quarantine(blogId: string, instanceId: string, reason: string): Promise<void> {
+      const rows = [{ instance_id: instanceId, epoch: epochFor(instanceId) }];
+      await retryDeadlocks(async () =>
+        db.execute(sql`
+          with ${held(rows)} v as (select ${epochFor(instanceId)}::int as epoch)
+          update blogs b set quarantined_at = now(), quarantine_reason = ${reason.slice(0, 2000)}
+          from v where b.blog_id = ${blogId} and b.instance_id = ${instanceId} ${inHeld(sql`b.instance_id`, sql`v.epoch`)}`),
+      );
     },
   };
 }

@@ -1,4 +1,8 @@
-/** What stores spent per UTC day (`store_usage`): added to in batches, read per store and day range. */
+/**
+ * What stores spent per UTC day (`store_usage`): added to in batches, read per store and day range. Not fenced by the
+ * store's lease, unlike the writes of its blogs: it adds what a provider charged, whoever made the call, and a lost
+ * lease does not undo a charge (fencing it would only lose spend the store's daily budget must count).
+ */
 import { sql } from 'drizzle-orm';
 import { rowsOf, type Db } from './database';
 

@@ -177,13 +177,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     }
     // Each prediction created is one image paid for, whatever becomes of it; a resumed one is not counted again.
     call.onUsage?.({ images: 1 });
-    // Stored so that a repeat polls it instead of paying again, unless the create answered with the finished image
-    // (`Prefer: wait`, the usual case): the stage then returns at once, and its image is kept by the blog's next
-    // commit, a round trip later, as the id would have been. A crash in between repeats the image (the contract
-    // allows it), one database write less per blog.
-    if (!(prediction.status === 'succeeded' && outputUrl(prediction.output))) {
-      await opts.refs.put(call.blogId, PREDICTION_REF, prediction.id);
-    }
+    await opts.refs.put(call, PREDICTION_REF, prediction.id);
     return prediction;
   }
 
@@ -219,7 +213,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
       try {
         const next = await fetchPrediction(first.id, call.signal, deadline);
         if (!next) {
-          await opts.refs.put(call.blogId, PREDICTION_REF, '');
+          await opts.refs.put(call, PREDICTION_REF, '');
           throw new StageFailureError('PREDICTION_LOST', `Replicate: prediction ${first.id} is gone`, true);
         }
         prediction = next;
@@ -238,7 +232,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     const expired =
       prediction?.status === 'succeeded' && Date.now() - Date.parse(prediction.completed_at ?? '') > OUTPUT_TTL_MS;
     if (prediction && !expired) return prediction;
-    await opts.refs.put(call.blogId, PREDICTION_REF, '');
+    await opts.refs.put(call, PREDICTION_REF, '');
     return undefined;
   }
 
@@ -250,7 +244,7 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
       const url = prediction.status === 'succeeded' ? outputUrl(prediction.output) : undefined;
       if (!url) {
         // A finished prediction is never polled again: the next attempt (or a `retry`) pays for a fresh one.
-        await opts.refs.put(call.blogId, PREDICTION_REF, '');
+        await opts.refs.put(call, PREDICTION_REF, '');
         const why =
           prediction.status === 'succeeded'
             ? 'gave no image URL'

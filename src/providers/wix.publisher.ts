@@ -22,7 +22,7 @@ import type { PublishedPost } from '../../machines/blog.types';
 import { StageFailureError } from '../errors';
 import { sanitizeHtml } from './html';
 import type { PublishCall, Publisher } from './publisher.port';
-import type { ProviderRefs } from '../db/refs.port';
+import type { ProviderRefs, RefOwner } from '../db/refs.port';
 import { displayNameFor, importedImage, isObject, parseJson, postUrl, type WixImage } from './wix.answers';
 import { createWixClient, type WixClient, type WixLimit } from './wix.client';
 
@@ -84,13 +84,13 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
 
   /** A ref not written yet: it goes out with a later write (see the header). */
   type Unwritten = { key: string; value: string };
-  const putAll = async (blogId: string, list: (Unwritten | undefined)[]): Promise<void> => {
+  const putAll = async (owner: RefOwner, list: (Unwritten | undefined)[]): Promise<void> => {
     // Called in one turn: the repository makes one statement of them.
-    await Promise.all(list.flatMap((r) => (r ? [refs.put(blogId, r.key, r.value)] : [])));
+    await Promise.all(list.flatMap((r) => (r ? [refs.put(owner, r.key, r.value)] : [])));
   };
   /** Records `list` before a failure is reported; a failed write only costs a repeat of what it recorded. */
-  const putBeforeFailing = (blogId: string, list: (Unwritten | undefined)[]): Promise<void> =>
-    putAll(blogId, list).catch(() => undefined);
+  const putBeforeFailing = (owner: RefOwner, list: (Unwritten | undefined)[]): Promise<void> =>
+    putAll(owner, list).catch(() => undefined);
 
   /** The header image in Wix (imported now, or by an earlier attempt), and its ref when not yet written. */
   type Imported = { image?: WixImage; ref?: Unwritten };
@@ -181,7 +181,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
           // media ref shares its statement.
           before: () => {
             started = true;
-            return putAll(call.blogId, [{ key: WIX_REFS.draftPending, value: JSON.stringify(pending) }, media]);
+            return putAll(call, [{ key: WIX_REFS.draftPending, value: JSON.stringify(pending) }, media]);
           },
           method: 'POST',
           path: '/blog/v3/draft-posts',
@@ -200,7 +200,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
         call.signal,
       )
       .catch(async (error: unknown) => {
-        if (!started) await putBeforeFailing(call.blogId, [media]);
+        if (!started) await putBeforeFailing(call, [media]);
         throw error;
       });
     const draft = isObject(body) && isObject(body['draftPost']) ? body['draftPost'] : undefined;
@@ -229,7 +229,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     const [imported, converted] = await Promise.allSettled([importImage(call, known), toRicos(call)]);
     if (imported.status === 'rejected') throw imported.reason;
     if (converted.status === 'rejected') {
-      await putBeforeFailing(call.blogId, [imported.value.ref]);
+      await putBeforeFailing(call, [imported.value.ref]);
       throw converted.reason;
     }
     const id = await createDraft(call, memberId, imported.value, converted.value);
@@ -272,18 +272,18 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
           call.signal,
         )
         .catch(async (error: unknown) => {
-          await putBeforeFailing(call.blogId, [draft.ref]);
+          await putBeforeFailing(call, [draft.ref]);
           throw error;
         });
       const postId = isObject(body) ? body['postId'] : undefined;
       if (typeof postId !== 'string' || postId === '') {
-        await putBeforeFailing(call.blogId, [draft.ref]);
+        await putBeforeFailing(call, [draft.ref]);
         throw badResponse(what, call.instanceId);
       }
 
       const url = await readUrl(call, postId);
       const post: PublishedPost = url ? { id: postId, url } : { id: postId };
-      await putAll(call.blogId, [draft.ref, { key: WIX_REFS.post, value: JSON.stringify(post) }]);
+      await putAll(call, [draft.ref, { key: WIX_REFS.post, value: JSON.stringify(post) }]);
       return post;
     },
   };

@@ -32,6 +32,11 @@ export function createLeaseManager(deps: {
   let stopped = false;
 
   const claiming = new Map<string, Promise<Route>>();
+  /**
+   * Stores being given back (idle), until the release is committed: a claim waits for it. Claimed meanwhile, the
+   * row (still ours, same epoch) would be taken at that epoch, then the release would clear it under the new shard.
+   */
+  const releasing = new Map<string, Promise<void>>();
   /** Claims waiting for the next batch: a burst of commands for new stores costs one statement, not one each. */
   let queued: Array<{ instanceId: string; resolve: (route: Route) => void; reject: (e: unknown) => void }> = [];
   let flushing = false;
@@ -41,10 +46,13 @@ export function createLeaseManager(deps: {
     if (shards.has(instanceId)) return Promise.resolve({ mine: true });
     const pending = claiming.get(instanceId);
     if (pending) return pending;
-    const promise = new Promise<Route>((resolve, reject) => {
-      queued.push({ instanceId, resolve, reject });
-      if (queued.length === 1) setImmediate(() => void flush());
-    }).finally(() => claiming.delete(instanceId));
+    const released = releasing.get(instanceId);
+    const claim = () =>
+      new Promise<Route>((resolve, reject) => {
+        queued.push({ instanceId, resolve, reject });
+        if (queued.length === 1) setImmediate(() => void flush());
+      });
+    const promise = (released ? released.then(claim, claim) : claim()).finally(() => claiming.delete(instanceId));
     claiming.set(instanceId, promise);
     return promise;
   }
@@ -119,7 +127,13 @@ export function createLeaseManager(deps: {
     }
     if (release.length === 0) return;
     release.forEach((s) => shards.lose(s));
-    await deps.repo.release(release);
+    const done = deps.repo.release(release);
+    for (const id of release) releasing.set(id, done);
+    try {
+      await done;
+    } finally {
+      for (const id of release) if (releasing.get(id) === done) releasing.delete(id);
+    }
   }
 
   async function tick() {

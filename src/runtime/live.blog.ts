@@ -4,9 +4,11 @@
  * rehydrated in.
  */
 import type { Actor } from 'xstate';
-import type { BlogContext, BlogEvent, BlogInput, BlogMachine } from '../../machines/blog.machine';
+import type { BlogContext, BlogEvent, BlogInput, BlogMachine, BlogRejection } from '../../machines/blog.machine';
+import { CommandError } from '../errors';
 import type { BlogView } from './blog.view';
 import type { BlogStatus } from '../../machines/blog.types';
+import type { WriteQueue } from './write.queue';
 
 /** A live blog actor held by the supervisor. */
 export interface LiveBlog {
@@ -19,6 +21,8 @@ export interface LiveBlog {
   /** The snapshot last persisted (or restored): a new one that changes nothing is not written again. */
   lastSnapshot: Observed | undefined;
   lastCommit: Promise<void>;
+  /** Its store's write queue, of the tenure it was made in (its shard's): its transitions go there. */
+  writes: WriteQueue;
   unsubscribe: () => void;
 }
 
@@ -78,4 +82,38 @@ export function interleaveByStore<T extends { instanceId: string }>(rows: T[]): 
     }
   }
   return out;
+}
+
+/**
+ * Whether two snapshots persist the same thing: the same state value, the very same context object (XState makes
+ * a new one whenever an assign runs) and the same child actors. Cheaper than serializing both, which it replaces.
+ */
+export function sameState(a: Observed, b: Observed): boolean {
+  if (a.context !== b.context || a.status !== b.status) return false;
+  if (JSON.stringify(a.value) !== JSON.stringify(b.value)) return false;
+  const ak = Object.keys(a.children);
+  const bk = Object.keys(b.children);
+  return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
+}
+
+/**
+ * Sends `event` to the blog if its machine takes it, and says why not otherwise, with the contract's codes: the
+ * machine decides (no copy of its rules here). An event no transition of the current state takes is
+ * `INVALID_STATE`; one the machine understood but turned down (a SELECT of an idea that does not exist) comes back
+ * as the rejection it emits.
+ */
+export function sendOrRefuse(entry: LiveBlog, event: BlogEvent): void {
+  const snapshot = entry.actor.getSnapshot();
+  // A blog in a final state (DONE, CANCELLED) takes no event at all, whatever its transitions would allow.
+  if (snapshot.status !== 'active' || !snapshot.can(event)) {
+    throw new CommandError('INVALID_STATE', `blog ${entry.blogId} is ${entry.status}: ${event.type} does not apply`);
+  }
+  let rejection: BlogRejection | undefined;
+  const sub = entry.actor.on('rejected', (e) => (rejection = e));
+  try {
+    entry.actor.send(event);
+  } finally {
+    sub.unsubscribe();
+  }
+  if (rejection) throw new CommandError(rejection.code, rejection.message);
 }

@@ -1,31 +1,29 @@
 /**
- * Write-behind of actor transitions. Transitions of many actors that arrive while a commit is in flight are
- * coalesced (latest snapshot per blog, every event kept in order) and committed together in one transaction:
- * that is what lets the runtime go beyond one row UPDATE per transition. A small batch may start beside the commit
- * in flight (see MAX_IN_FLIGHT), never with a blog that is already in it. A failed commit (database down) is retried
- * with backoff; nothing is dropped.
- *
- * New blogs are batched the same way: creates that arrive while an insert is in flight go out together in the next
- * one (one statement), so a burst of creates costs a few round trips and commits, not one each. A failed insert is
- * not retried here: its callers get the error (the command was not applied and is answered or redelivered).
+ * Write-behind of actor transitions. Each store's transitions wait in its own write queue (`write.queue.ts`, held by
+ * its shard and stamped with its lease epoch); the persister drains the queues of all stores together: transitions
+ * of many actors that arrive while a commit is in flight are coalesced (latest snapshot per blog, every event kept in
+ * order) and committed together in one transaction, taken from the stores' queues in turn. That is what lets the
+ * runtime go beyond one row UPDATE per transition. A small batch may start beside the commit in flight (see
+ * MAX_IN_FLIGHT), never with a blog that is already in it. A failed commit (database down) is retried with backoff;
+ * nothing is dropped, except the writes of a store lost meanwhile (refused: they are its new owner's to make).
+ * New blogs are batched the same way (`insert.batcher.ts`).
  */
-import type { BlogRepo, BlogWrite, NewBlog, OutboxEvent } from '../db/blog.port';
-import { ConflictError } from '../errors';
+import type { BlogRepo, BlogWrite, OutboxEvent } from '../db/blog.port';
+import { createInsertBatcher } from './insert.batcher';
+import {
+  createWriteQueue,
+  lostStore,
+  mergeWrite,
+  type PendingWrite,
+  type QueuedWrite,
+  type WriteQueue,
+} from './write.queue';
 
-/**
- * A transition to persist; the persister fills in the version fence. `snapshot` may be a function: it is called
- * only if this write is still the blog's latest when its batch is built, so the several transitions an actor takes
- * between two commits are serialized once, not once each.
- */
-export type PendingWrite = Omit<BlogWrite, 'expectedVersion' | 'events'>;
+export type { PendingWrite } from './write.queue';
 
 const materialize = (snapshot: unknown): unknown => (typeof snapshot === 'function' ? snapshot() : snapshot);
 
-interface Entry {
-  write: PendingWrite;
-  events: OutboxEvent[];
-  waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
-}
+type Entry = QueuedWrite;
 
 /** Callbacks of the persister. */
 export interface PersisterHooks {
@@ -62,7 +60,12 @@ const SMALL_BACKLOG = 64;
 /** Creates the persister over `repo`. */
 export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   const versions = new Map<string, number>();
-  let pending = new Map<string, Entry>();
+  /** Queues with writes waiting, in the order their turn comes: a queue partly taken goes to the back. */
+  let ready = new Set<WriteQueue>();
+  /** Every blog with a write waiting, and its queue. */
+  const waiting = new Map<string, WriteQueue>();
+  /** Queues of stores written without a shard (a supervisor without leases, tests), one per store, kept. */
+  const unsharded = new Map<string, WriteQueue>();
   let inFlight = 0;
   /** Blogs whose write is in a commit in flight. */
   const committing = new Set<string>();
@@ -74,60 +77,45 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   /** Blogs whose last commit failed without an answer (the database went away): it may have landed all the same. */
   const unanswered = new Set<string>();
   const idle: Array<() => void> = [];
-  const inserts: Array<{ blog: NewBlog; resolve: (created: boolean) => void; reject: (e: unknown) => void }> = [];
-  let inserting = false;
+  const unshardedQueue = (instanceId: string): WriteQueue => {
+    const queue = unsharded.get(instanceId) ?? createWriteQueue(instanceId);
+    unsharded.set(instanceId, queue);
+    return queue;
+  };
+  const insert = createInsertBatcher(repo);
 
-  function pumpInserts() {
-    if (inserting || inserts.length === 0) return;
-    const batch = inserts.splice(0, MAX_BATCH);
-    inserting = true;
-    const fenced = new Set<string>();
-    repo
-      .insertMany(
-        batch.map((i) => i.blog),
-        fenced,
-      )
-      .then(
-        (created) => {
-          inserting = false;
-          // Within a batch only the first create of an id wins, as it would one after the other.
-          const claimed = new Set<string>();
-          for (const i of batch) {
-            if (fenced.has(i.blog.blogId)) {
-              i.reject(new ConflictError(`store ${i.blog.instanceId} is no longer held here: nothing was created`));
-              continue;
-            }
-            const won = created.has(i.blog.blogId) && !claimed.has(i.blog.blogId);
-            if (won) claimed.add(i.blog.blogId);
-            i.resolve(won);
-          }
-          setImmediate(pumpInserts);
-        },
-        (error: unknown) => {
-          inserting = false;
-          batch.forEach((i) => i.reject(error));
-          setImmediate(pumpInserts);
-        },
-      );
+  function add(entry: Entry) {
+    const { queue } = entry;
+    mergeWrite(queue.pending, entry.write.blogId, entry);
+    waiting.set(entry.write.blogId, queue);
+    ready.add(queue);
   }
 
-  /** Adds a newer entry for `blogId`: its snapshot wins, events and waiters queue behind the older ones. */
-  function merge(target: Map<string, Entry>, blogId: string, entry: Entry) {
-    const existing = target.get(blogId);
-    if (!existing) {
-      target.set(blogId, entry);
-      return;
+  /** Refuses what a closed queue holds (its store was lost): its waiters hear so, nothing goes to the database. */
+  function refuse(entries: Iterable<Entry>) {
+    for (const e of entries) {
+      const { blogId } = e.write;
+      if (waiting.get(blogId) === e.queue) waiting.delete(blogId);
+      // Its version is the old tenure's; a blog that a new tenure tracks since (after a failed commit) keeps its own.
+      if (forgotten.delete(blogId) && !committing.has(blogId) && !waiting.has(blogId)) versions.delete(blogId);
+      e.waiters.forEach((w) => w.reject(lostStore(e.queue)));
     }
-    existing.write = entry.write;
-    existing.events.push(...entry.events);
-    existing.waiters.push(...entry.waiters);
   }
 
-  /** Puts `entries` back in front of any newer writes of the same blogs, so their events keep their order. */
+  /** Puts `entries` back in front of their queues, before any newer writes of the same blogs: events keep order. */
   function requeueInFront(entries: Map<string, Entry>) {
-    const rest = pending;
-    pending = entries;
-    for (const [blogId, e] of rest) merge(pending, blogId, e);
+    const front = new Set<WriteQueue>();
+    for (const e of entries.values()) {
+      if (e.queue.closed) refuse([e]);
+      else if (!front.has(e.queue)) {
+        front.add(e.queue);
+        const rest = e.queue.pending;
+        e.queue.pending = new Map();
+        for (const r of entries.values()) if (r.queue === e.queue) add(r);
+        for (const r of rest.values()) add(r);
+      }
+    }
+    ready = new Set([...front, ...ready]);
   }
 
   /**
@@ -149,6 +137,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
       snapshot: materialize(e.write.snapshot),
       events: e.events,
       expectedVersion: versions.get(blogId) ?? 0,
+      ...(e.queue.epoch !== undefined ? { epoch: e.queue.epoch } : {}),
     }));
     const started = Date.now();
     const conflicts = await repo.commit(writes);
@@ -183,7 +172,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
         versions.set(blogId, (versions.get(blogId) ?? 0) + 1);
         e.waiters.forEach((w) => w.resolve());
       }
-      if (forgotten.has(blogId) && !pending.has(blogId)) {
+      if (forgotten.has(blogId) && !waiting.has(blogId)) {
         forgotten.delete(blogId);
         versions.delete(blogId);
       }
@@ -191,23 +180,31 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     if (again.size > 0) requeueInFront(again);
   }
 
-  /** The next batch: pending writes of blogs with no commit in flight, oldest first, at most MAX_BATCH. */
+  /**
+   * The next batch: waiting writes of blogs with no commit in flight, at most MAX_BATCH, taken from the stores'
+   * queues in turn (oldest first within each), each write naming its queue's epoch.
+   */
   function takeBatch(): Map<string, Entry> {
     const batch = new Map<string, Entry>();
-    for (const [blogId, e] of pending) {
+    for (const queue of [...ready]) {
       if (batch.size >= MAX_BATCH) break;
-      if (!committing.has(blogId)) batch.set(blogId, e);
-    }
-    for (const blogId of batch.keys()) {
-      pending.delete(blogId);
-      committing.add(blogId);
+      for (const [blogId, e] of queue.pending) {
+        if (batch.size >= MAX_BATCH) break;
+        if (committing.has(blogId) || batch.has(blogId)) continue;
+        batch.set(blogId, e);
+        queue.pending.delete(blogId);
+        waiting.delete(blogId);
+        committing.add(blogId);
+      }
+      ready.delete(queue);
+      if (queue.pending.size > 0) ready.add(queue); // its turn again after the others'
     }
     return batch;
   }
 
   function pump() {
-    while (!paused && inFlight < MAX_IN_FLIGHT && pending.size > 0) {
-      if (inFlight > 0 && pending.size > SMALL_BACKLOG) break;
+    while (!paused && inFlight < MAX_IN_FLIGHT && waiting.size > 0) {
+      if (inFlight > 0 && waiting.size > SMALL_BACKLOG) break;
       const batch = takeBatch();
       if (batch.size === 0) break; // every pending blog has a commit in flight: its end pumps again
       inFlight++;
@@ -237,7 +234,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
         },
       );
     }
-    if (inFlight === 0 && pending.size === 0) idle.splice(0).forEach((f) => f());
+    if (inFlight === 0 && waiting.size === 0) idle.splice(0).forEach((f) => f());
   }
 
   return {
@@ -249,30 +246,38 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     /** Stops tracking (the actor was dropped); pending writes still go out. */
     forget(blogId: string) {
       // A write still queued or in flight needs the version; the next `track` sets it anew anyway.
-      if (!pending.has(blogId) && !committing.has(blogId)) versions.delete(blogId);
+      if (!waiting.has(blogId) && !committing.has(blogId)) versions.delete(blogId);
       else forgotten.add(blogId);
     },
-    /** Queues a transition; resolves when it is committed, rejects if another writer won. */
-    enqueue(write: PendingWrite, events: OutboxEvent[]): Promise<void> {
+    /**
+     * Queues a transition on its store's queue (the shard's; without one, the store's own here); resolves when it
+     * is committed, rejects if another writer won or the store was lost first.
+     */
+    enqueue(write: PendingWrite, events: OutboxEvent[], queue = unshardedQueue(write.instanceId)): Promise<void> {
+      if (queue.closed) return Promise.reject(lostStore(queue));
       return new Promise((resolve, reject) => {
-        merge(pending, write.blogId, { write, events, waiters: [{ resolve, reject }] });
+        add({ write, events, waiters: [{ resolve, reject }], queue });
         setImmediate(pump);
       });
     },
-    /** Inserts a new blog with its first event (batched with other creates); `false` when the id exists. */
-    insert(blog: NewBlog): Promise<boolean> {
-      return new Promise((resolve, reject) => {
-        inserts.push({ blog, resolve, reject });
-        setImmediate(pumpInserts);
-      });
+    /** The store of `queue` was lost: what it holds is refused now, and so is anything queued on it later. */
+    close(queue: WriteQueue) {
+      queue.closed = true;
+      const entries = [...queue.pending.values()];
+      queue.pending = new Map();
+      ready.delete(queue);
+      refuse(entries);
+      if (inFlight === 0 && waiting.size === 0) idle.splice(0).forEach((f) => f());
     },
+    /** Inserts a new blog with its first event (batched with other creates); `false` when the id exists. */
+    insert,
     /** Resolves when everything queued so far is committed. */
     flush(): Promise<void> {
-      if (inFlight === 0 && pending.size === 0) return Promise.resolve();
+      if (inFlight === 0 && waiting.size === 0) return Promise.resolve();
       return new Promise((resolve) => idle.push(resolve));
     },
     /** Blogs with writes waiting for the next commit. */
-    backlog: () => pending.size,
+    backlog: () => waiting.size,
   };
 }
 

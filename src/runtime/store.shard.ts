@@ -1,15 +1,16 @@
 /**
  * Store shards: one object per store this process holds, owning everything about holding it: the lease's epoch
  * (every write of its blogs names it), how long the lease surely lasts by this process's clock (checked before every
- * provider call), its working slots, its live actors and its command queue. A lost store takes all of it along: its
- * actors stop, its slots are freed, its queued commands are refused (retryably: they go to its new owner).
+ * provider call), its working slots, its live actors, its write queue and its command queue. A lost store takes all
+ * of it along: its actors stop, its slots are freed, its queued writes and commands are refused (retryably: they
+ * go to its new owner).
  * The registry routes: a command of a store held here is queued on its shard, else forwarded to the store's owner;
  * the lease manager (`leases.ts`) only takes stores that nobody live holds.
  */
-import type { BlogEvent, BlogRejection } from '../../machines/blog.machine';
-import { CommandError, InkwellError, LeaseExpiredError } from '../errors';
+import { InkwellError, LeaseExpiredError } from '../errors';
 import type { LiveBlog } from './live.blog';
 import { ownershipTimings } from './ownership.timing';
+import { createWriteQueue, type WriteQueue } from './write.queue';
 
 /** Where a store's commands must go. */
 export type Route = { mine: true } | { mine: false; owner: string };
@@ -28,6 +29,8 @@ export interface StoreShard {
   readonly loading: Map<string, Promise<LiveBlog | undefined>>;
   /** Blogs holding a working slot, and those waiting for one (first come, first served). */
   readonly slots: { holders: Set<string>; waiters: Array<{ blogId: string; resolve: () => void }> };
+  /** Its blogs' transitions waiting for their commit, stamped with `epoch` (drained by the persister). */
+  readonly writes: WriteQueue;
   /** Commands queued, the one in progress first: applied one at a time, in arrival order. */
   readonly commands: Array<{ start: () => void; refuse: (e: unknown) => void }>;
   running: boolean; // a command is being applied
@@ -77,7 +80,8 @@ export function createShards(opts: ShardOptions) {
   function make(instanceId: string, epoch: number, validUntil: number): StoreShard {
     const slots = { holders: new Set<string>(), waiters: [] };
     const shard = { instanceId, epoch, validUntil, idleSince: undefined, actors: new Map(), loading: new Map() };
-    shards.set(instanceId, { ...shard, slots, commands: [], running: false, lost: false });
+    const writes = createWriteQueue(instanceId, opts.unleased ? undefined : epoch);
+    shards.set(instanceId, { ...shard, slots, writes, commands: [], running: false, lost: false });
     return shards.get(instanceId)!;
   }
 
@@ -262,28 +266,6 @@ export type StoreSlots = Shards['slots'];
 /** Slots on their own, for stores held without leases (a supervisor or stage actors on their own). */
 export const createStoreSlots = (maxPerStore: number): StoreSlots =>
   createShards({ ttlMs: Infinity, maxPerStore, unleased: true }).slots;
-
-/**
- * Sends `event` to the blog if its machine takes it, and says why not otherwise, with the contract's codes: the
- * machine decides (no copy of its rules here). An event no transition of the current state takes is
- * `INVALID_STATE`; one the machine understood but turned down (a SELECT of an idea that does not exist) comes back
- * as the rejection it emits.
- */
-export function sendOrRefuse(entry: LiveBlog, event: BlogEvent): void {
-  const snapshot = entry.actor.getSnapshot();
-  // A blog in a final state (DONE, CANCELLED) takes no event at all, whatever its transitions would allow.
-  if (snapshot.status !== 'active' || !snapshot.can(event)) {
-    throw new CommandError('INVALID_STATE', `blog ${entry.blogId} is ${entry.status}: ${event.type} does not apply`);
-  }
-  let rejection: BlogRejection | undefined;
-  const sub = entry.actor.on('rejected', (e) => (rejection = e));
-  try {
-    entry.actor.send(event);
-  } finally {
-    sub.unsubscribe();
-  }
-  if (rejection) throw new CommandError(rejection.code, rejection.message);
-}
 
 /**
  * Puts the limiters of the real providers behind the shards: no call starts for a store whose lease has run out by

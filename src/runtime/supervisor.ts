@@ -13,8 +13,16 @@ import { LeaseExpiredError, SnapshotError } from '../errors';
 import type { Logger } from '../logger';
 import { eventPayload, publicFields, statusOf, wakeAtOf, type BlogView } from './blog.view';
 import type { CommittedEvent, Persister } from './persister';
-import { interleaveByStore, type LiveBlog, type Observed, type StatusChange, type Supervisor } from './live.blog';
-import { sendOrRefuse, type Shards } from './store.shard';
+import {
+  interleaveByStore,
+  sameState,
+  sendOrRefuse,
+  type LiveBlog,
+  type Observed,
+  type StatusChange,
+  type Supervisor,
+} from './live.blog';
+import type { Shards } from './store.shard';
 
 /** What the supervisor needs. */
 export interface SupervisorDeps {
@@ -33,18 +41,6 @@ export interface SupervisorDeps {
   now?: () => number;
 }
 
-/**
- * Whether two snapshots persist the same thing: the same state value, the very same context object (XState makes
- * a new one whenever an assign runs) and the same child actors. Cheaper than serializing both, which it replaces.
- */
-function sameState(a: Observed, b: Observed): boolean {
-  if (a.context !== b.context || a.status !== b.status) return false;
-  if (JSON.stringify(a.value) !== JSON.stringify(b.value)) return false;
-  const ak = Object.keys(a.children);
-  const bk = Object.keys(b.children);
-  return ak.length === bk.length && ak.every((k) => a.children[k] === b.children[k]);
-}
-
 const noop = () => undefined;
 /** The persisted form of `snapshot`, made only when called (returned: tsx names no property on it per call). */
 const serializeLater = (machine: BlogMachine, snapshot: Observed) => () =>
@@ -57,6 +53,11 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   /** The live actor of `blogId` of store `instanceId`, on the store's shard. */
   const liveOf = (blogId: string, instanceId: string) => shards.get(instanceId)?.actors.get(blogId);
   const now = deps.now ?? Date.now;
+  // A lost store's writes still queued are refused there and then: they were its tenure's, and it is over.
+  shards.onLost((instanceId) => {
+    const shard = shards.get(instanceId);
+    if (shard) deps.persister.close(shard.writes);
+  });
   /**
    * Rows of passivated blogs: the loads asked for in one turn of the event loop share one query. At a steady rate
    * that is one row a query; after a stall, the commands that piled up meanwhile cost one round trip, not one each.
@@ -106,7 +107,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       view: publicFields(status, snapshot.context) as Record<string, unknown>,
       wakeAt: wakeAtOf(status, snapshot.value, snapshot.context),
     };
-    entry.lastCommit = deps.persister.enqueue(write, events);
+    entry.lastCommit = deps.persister.enqueue(write, events, entry.writes);
     entry.lastCommit.then(
       () => {
         // An idle blog leaves memory once committed: a command (or its timeout's sweep) loads it when needed.
@@ -130,6 +131,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     actor: Actor<BlogMachine>,
     row: { blogId: string; instanceId: string; status: string; seq: number; createdAt: Date },
   ) {
+    const shard = shards.place(row.instanceId);
     const entry: LiveBlog = {
       actor,
       blogId: row.blogId,
@@ -139,6 +141,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       createdAt: row.createdAt,
       lastSnapshot: actor.getSnapshot(),
       lastCommit: Promise.resolve(),
+      writes: shard.writes,
       unsubscribe: noop,
     };
     // Listeners passed as arguments, not as named properties: tsx (esbuild keepNames) would define a `name` on each
@@ -147,12 +150,12 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       (snapshot) => persist(entry, snapshot),
       (err) => {
         deps.log.error({ blogId: entry.blogId, instanceId: entry.instanceId, err }, 'blog actor crashed; quarantined');
-        void deps.repo.quarantine(entry.blogId, `actor error: ${String(err)}`).catch(() => undefined);
+        void deps.repo.quarantine(entry.blogId, entry.instanceId, `actor error: ${String(err)}`).catch(() => undefined);
         drop(entry);
       },
     );
     entry.unsubscribe = () => sub.unsubscribe();
-    shards.place(row.instanceId).actors.set(row.blogId, entry);
+    shard.actors.set(row.blogId, entry);
     return entry;
   }
 
@@ -180,7 +183,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         'snapshot cannot be restored; quarantined',
       );
       shard.actors.delete(row.blogId);
-      await deps.repo.quarantine(row.blogId, reason);
+      await deps.repo.quarantine(row.blogId, row.instanceId, reason);
       return undefined;
     }
   }
@@ -188,7 +191,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
   return {
     /** Creates and starts a blog; `created: false` (and nothing changes) when the id exists already. */
     async create(input: BlogInput, createdAt = new Date(now())): Promise<{ created: boolean; createdAt: Date }> {
-      shards.place(input.instanceId); // a store not held here: refused before the insert (its fence would be)
+      const shard = shards.place(input.instanceId); // a store not held here: refused before the insert
       const actor = createActor(deps.machine, { input, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       const context = actor.getSnapshot().context;
       const event = { seq: 1, payload: eventPayload(context, 'PENDING', null, 1, createdAt) };
@@ -201,6 +204,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
         view: {},
         event,
         createdAt,
+        ...(shard.writes.epoch !== undefined ? { epoch: shard.writes.epoch } : {}),
       });
       if (!created || liveOf(input.blogId, input.instanceId)) return { created: false, createdAt };
       deps.onInserted?.({ ...event, blogId: input.blogId, instanceId: input.instanceId });

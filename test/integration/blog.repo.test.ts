@@ -384,7 +384,7 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
       });
     });
 
-    describe('loadActive and quarantine', () => {
+    describe('loadWorking and quarantine', () => {
       const statuses = BLOG_STATUSES;
 
       beforeEach(async () => {
@@ -393,21 +393,21 @@ describe.each(DRIVERS)('blog persistence on $name', (driver) => {
         await repo.commit(statuses.filter((s) => s !== 'PENDING').map((s) => statusWrite(s.toLowerCase(), s)));
       });
 
-      it('loads only blogs that still have work or a timer (not DONE, CANCELLED, or passive FAILED), oldest first', async () => {
-        expect((await repo.loadActive()).map((r) => r.status)).toEqual([
+      it('loads a store’s blogs that work or wait for a slot (what a new owner rehydrates), oldest first', async () => {
+        expect((await repo.loadWorking(['store-1'])).map((r) => r.status)).toEqual([
           'PENDING',
           'GENERATING_IDEAS',
-          'AWAITING_SELECTION',
           'GENERATING_CONTENT',
           'GENERATING_IMAGE',
           'PUBLISHING',
         ]);
+        expect(await repo.loadWorking(['store-2'])).toEqual([]);
       });
 
-      it('hides a quarantined blog from loadActive but keeps it readable and listed', async () => {
-        await repo.quarantine('generating_image', `snapshot cannot be restored: ${'x'.repeat(5000)}`);
-        expect((await repo.loadActive()).map((r) => r.blogId)).not.toContain('generating_image');
-        expect(await repo.loadActive()).toHaveLength(5);
+      it('hides a quarantined blog from loadWorking but keeps it readable and listed', async () => {
+        await repo.quarantine('generating_image', 'store-1', `snapshot cannot be restored: ${'x'.repeat(5000)}`);
+        expect((await repo.loadWorking(['store-1'])).map((r) => r.blogId)).not.toContain('generating_image');
+        expect(await repo.loadWorking(['store-1'])).toHaveLength(4);
         const row = await repo.get('generating_image');
         expect(row?.quarantinedAt).toBeInstanceOf(Date);
         expect(row?.quarantineReason).toMatch(/^snapshot cannot be restored/);

@@ -11,38 +11,15 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createBlogRepo, type BlogWrite, type NewBlog } from '../../src/db/blog.repo';
+import { createBlogRepo } from '../../src/db/blog.repo';
 import type { Db } from '../../src/db/database';
 import { createLeaseRepo } from '../../src/db/lease.repo';
 import { openPostgres } from '../../src/db/pg.client';
 import * as schema from '../../src/db/schema';
+import { newBlog, writeOf } from '../support/blog.rows';
 import { describeWithPostgres } from '../support/servers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const newBlog = (blogId: string, instanceId: string): NewBlog => ({
-  blogId,
-  instanceId,
-  status: 'PENDING',
-  snapshot: { marker: 'created' },
-  machineVersion: 1,
-  view: {},
-  event: { seq: 1, payload: { status: 'PENDING' } },
-  createdAt: new Date(),
-});
-
-const writeOf = (blogId: string, instanceId: string, expectedVersion: number, marker: string): BlogWrite => ({
-  blogId,
-  instanceId,
-  expectedVersion,
-  status: 'GENERATING_IDEAS',
-  seq: 2,
-  snapshot: { marker },
-  machineVersion: 1,
-  view: {},
-  wakeAt: null,
-  events: [{ seq: 2, payload: { status: 'GENERATING_IDEAS', marker } }],
-});
 
 await describeWithPostgres('lease fence under interleaving (needs PostgreSQL)', (db) => {
   const clients: pg.Client[] = [];

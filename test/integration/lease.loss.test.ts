@@ -104,7 +104,7 @@ function memoryRefs(): ProviderRefs {
   const map = new Map<string, string>();
   return {
     get: async (blogId, key) => map.get(`${blogId}\u0000${key}`),
-    put: async (blogId, key, value) => void map.set(`${blogId}\u0000${key}`, value),
+    put: async ({ blogId }, key, value) => void map.set(`${blogId}\u0000${key}`, value),
   };
 }
 

@@ -70,7 +70,8 @@ beforeAll(async () => {
     return done.every((s) => s === 'DONE') && waiting.every((s) => s === 'AWAITING_SELECTION');
   });
   await runtime.intake.apply('cancel', { blogId: 'old-cancelled', instanceId: 'store-r' });
-  for (const id of ['old-1', 'old-cancelled', 'new-1']) await refs.put(id, 'wix.draft', `draft-${id}`);
+  for (const id of ['old-1', 'old-cancelled', 'new-1'])
+    await refs.put({ blogId: id, instanceId: 'store-r' }, 'wix.draft', `draft-${id}`);
   await until('events to be published', async () =>
     (await runtime.http.inject('/metrics')).body.includes('inkwell_outbox_lag 0'),
   );

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Article, HeaderImage, PublishedPost } from '../../machines/blog.types';
 import { LeaseExpiredError, StageFailureError } from '../../src/errors';
 import type { PublishCall, Publisher } from '../../src/providers/publisher.port';
-import type { ProviderRefs } from '../../src/db/refs.port';
+import type { ProviderRefs, RefOwner } from '../../src/db/refs.port';
 import { createWixPublisher, WIX_REFS, type WixPublisherOptions } from '../../src/providers/wix.publisher';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';
 
@@ -18,7 +18,7 @@ function memoryRefs(): ProviderRefs & { peek(blogId: string, key: string): strin
   const map = new Map<string, string>();
   return {
     get: async (blogId, key) => map.get(`${blogId}\u0000${key}`),
-    put: async (blogId, key, value) => {
+    put: async ({ blogId }, key, value) => {
       map.set(`${blogId}\u0000${key}`, value);
     },
     peek: (blogId, key) => map.get(`${blogId}\u0000${key}`),
@@ -62,7 +62,7 @@ function turnRefs() {
   return {
     ...refs,
     turns,
-    put: async (blogId: string, key: string, value: string) => {
+    put: async (owner: RefOwner, key: string, value: string) => {
       if (!open) {
         const turn: string[] = [];
         open = turn;
@@ -70,7 +70,7 @@ function turnRefs() {
         setImmediate(() => (open = undefined));
       }
       open.push(key);
-      await refs.put(blogId, key, value);
+      await refs.put(owner, key, value);
     },
   };
 }
