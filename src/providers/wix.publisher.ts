@@ -10,12 +10,19 @@
  *                        by title and a match is reused instead of creating a second one.
  *  - `wix.media`         JSON of the imported image (`{ id, url, width?, height? }`); a duplicate import after a
  *                        lost answer only leaves an unused file in the Media Manager, never a visible duplicate.
+ *
+ * Each write is a database round trip and a commit, so writes that can wait share one (the refs repository batches
+ * the puts of one turn into one statement): the media ref goes with the pending marker (or, when no create follows,
+ * before the failure is reported), and the draft id with the post (or, when the publish fails, before that failure
+ * is reported). Only a crash in between loses one: the media is then imported again, and a draft created but not
+ * recorded is found by title through its pending marker, as after a lost create answer. So a normal publish writes
+ * twice, not four times, and is still published at most once.
  */
 import type { PublishedPost } from '../../machines/blog.types';
 import { StageFailureError } from '../errors';
 import { sanitizeHtml } from './html';
 import type { PublishCall, Publisher } from './publisher.port';
-import type { ProviderRefs } from '../db/refs.port';
+import type { ProviderRefs, RefOwner } from '../db/refs.port';
 import { displayNameFor, importedImage, isObject, parseJson, postUrl, type WixImage } from './wix.answers';
 import { createWixClient, type WixClient, type WixLimit } from './wix.client';
 
@@ -75,12 +82,25 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     return Object.fromEntries(names.map((name, i) => [name, values[i]]));
   }
 
-  async function importImage(call: PublishCall, known: KnownRefs): Promise<WixImage | undefined> {
+  /** A ref not written yet: it goes out with a later write (see the header). */
+  type Unwritten = { key: string; value: string };
+  const putAll = async (owner: RefOwner, list: (Unwritten | undefined)[]): Promise<void> => {
+    // Called in one turn: the repository makes one statement of them.
+    await Promise.all(list.flatMap((r) => (r ? [refs.put(owner, r.key, r.value)] : [])));
+  };
+  /** Records `list` before a failure is reported; a failed write only costs a repeat of what it recorded. */
+  const putBeforeFailing = (owner: RefOwner, list: (Unwritten | undefined)[]): Promise<void> =>
+    putAll(owner, list).catch(() => undefined);
+
+  /** The header image in Wix (imported now, or by an earlier attempt), and its ref when not yet written. */
+  type Imported = { image?: WixImage; ref?: Unwritten };
+
+  async function importImage(call: PublishCall, known: KnownRefs): Promise<Imported> {
     const { image } = call;
     // Only absolute http(s) images can be imported; local (offline) images are skipped.
-    if (!image || !/^https?:\/\//i.test(image.url)) return undefined;
+    if (!image || !/^https?:\/\//i.test(image.url)) return {};
     const stored = parseJson<WixImage>(known.media);
-    if (stored?.id) return stored;
+    if (stored?.id) return { image: stored };
     const what = 'import the header image';
     const body = await client.request(
       call.instanceId,
@@ -94,8 +114,7 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     );
     const imported = importedImage(body);
     if (!imported) throw badResponse(what, call.instanceId);
-    await refs.put(call, WIX_REFS.media, JSON.stringify(imported));
-    return imported;
+    return { image: imported, ref: { key: WIX_REFS.media, value: JSON.stringify(imported) } };
   }
 
   async function toRicos(call: PublishCall): Promise<unknown> {
@@ -146,42 +165,52 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
   async function createDraft(
     call: PublishCall,
     memberId: string,
-    image: WixImage | undefined,
+    { image, ref: media }: Imported,
     richContent: unknown,
   ): Promise<string> {
     const title = call.article.title;
     const pending: PendingDraft = { title, memberId, at: now() };
     const what = 'create the draft post';
-    const body = await client.request(
-      call.instanceId,
-      {
-        // Written right before the call, once the limiter let it start: from then on a lost answer is looked for
-        // instead of created again, and a call refused before it started (a lease run out) leaves no marker.
-        before: () => refs.put(call, WIX_REFS.draftPending, JSON.stringify(pending)),
-        method: 'POST',
-        path: '/blog/v3/draft-posts',
-        body: {
-          draftPost: {
-            title,
-            excerpt: call.article.excerpt.slice(0, EXCERPT_MAX),
-            memberId,
-            richContent,
-            ...(image ? { media: { wixMedia: { image }, displayed: true, custom: true } } : {}),
+    let started = false;
+    const body = await client
+      .request(
+        call.instanceId,
+        {
+          // Written right before the call, once the limiter let it start: from then on a lost answer is looked for
+          // instead of created again, and a call refused before it started (a lease run out) leaves no marker. The
+          // media ref shares its statement.
+          before: () => {
+            started = true;
+            return putAll(call, [{ key: WIX_REFS.draftPending, value: JSON.stringify(pending) }, media]);
           },
-          publish: false,
+          method: 'POST',
+          path: '/blog/v3/draft-posts',
+          body: {
+            draftPost: {
+              title,
+              excerpt: call.article.excerpt.slice(0, EXCERPT_MAX),
+              memberId,
+              richContent,
+              ...(image ? { media: { wixMedia: { image }, displayed: true, custom: true } } : {}),
+            },
+            publish: false,
+          },
+          what,
         },
-        what,
-      },
-      call.signal,
-    );
+        call.signal,
+      )
+      .catch(async (error: unknown) => {
+        if (!started) await putBeforeFailing(call, [media]);
+        throw error;
+      });
     const draft = isObject(body) && isObject(body['draftPost']) ? body['draftPost'] : undefined;
     if (typeof draft?.['id'] !== 'string') throw badResponse(what, call.instanceId);
-    await refs.put(call, WIX_REFS.draft, draft['id']);
     return draft['id'];
   }
 
-  async function draftFor(call: PublishCall, known: KnownRefs): Promise<string> {
-    if (known.draft) return known.draft;
+  /** The draft to publish, and its ref when not yet written (it goes out with the post's). */
+  async function draftFor(call: PublishCall, known: KnownRefs): Promise<{ id: string; ref?: Unwritten }> {
+    if (known.draft) return { id: known.draft };
     const memberId = call.request.authorMemberId ?? opts.defaultMemberId;
     if (!memberId) {
       throw new StageFailureError(
@@ -194,14 +223,17 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
     const pending = parseJson<PendingDraft>(known.draftPending);
     if (pending && typeof pending.title === 'string') {
       const found = await findLostDraft(call, { ...pending, memberId: pending.memberId ?? memberId });
-      if (found) {
-        await refs.put(call, WIX_REFS.draft, found);
-        return found;
-      }
+      if (found) return { id: found, ref: { key: WIX_REFS.draft, value: found } };
     }
     // Independent of each other: the import and the conversion go out together (one Wix round trip, not two).
-    const [image, richContent] = await Promise.all([importImage(call, known), toRicos(call)]);
-    return createDraft(call, memberId, image, richContent);
+    const [imported, converted] = await Promise.allSettled([importImage(call, known), toRicos(call)]);
+    if (imported.status === 'rejected') throw imported.reason;
+    if (converted.status === 'rejected') {
+      await putBeforeFailing(call, [imported.value.ref]);
+      throw converted.reason;
+    }
+    const id = await createDraft(call, memberId, imported.value, converted.value);
+    return { id, ref: { key: WIX_REFS.draft, value: id } };
   }
 
   async function readUrl(call: PublishCall, postId: string): Promise<string | undefined> {
@@ -230,20 +262,28 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
       const done = parseJson<PublishedPost>(known.post);
       if (done?.id) return done.url ? { id: done.id, url: done.url } : { id: done.id };
 
-      const draftId = await draftFor(call, known);
+      const draft = await draftFor(call, known);
       const what = 'publish the draft post';
       // Publishing an already-published draft updates the same post, so a repeat after a lost answer is safe.
-      const body = await client.request(
-        call.instanceId,
-        { method: 'POST', path: `/blog/v3/draft-posts/${encodeURIComponent(draftId)}/publish`, body: {}, what },
-        call.signal,
-      );
+      const body = await client
+        .request(
+          call.instanceId,
+          { method: 'POST', path: `/blog/v3/draft-posts/${encodeURIComponent(draft.id)}/publish`, body: {}, what },
+          call.signal,
+        )
+        .catch(async (error: unknown) => {
+          await putBeforeFailing(call, [draft.ref]);
+          throw error;
+        });
       const postId = isObject(body) ? body['postId'] : undefined;
-      if (typeof postId !== 'string' || postId === '') throw badResponse(what, call.instanceId);
+      if (typeof postId !== 'string' || postId === '') {
+        await putBeforeFailing(call, [draft.ref]);
+        throw badResponse(what, call.instanceId);
+      }
 
       const url = await readUrl(call, postId);
       const post: PublishedPost = url ? { id: postId, url } : { id: postId };
-      await refs.put(call, WIX_REFS.post, JSON.stringify(post));
+      await putAll(call, [draft.ref, { key: WIX_REFS.post, value: JSON.stringify(post) }]);
       return post;
     },
   };

@@ -3,9 +3,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Article, HeaderImage, PublishedPost } from '../../machines/blog.types';
-import { StageFailureError } from '../../src/errors';
+import { LeaseExpiredError, StageFailureError } from '../../src/errors';
 import type { PublishCall, Publisher } from '../../src/providers/publisher.port';
-import type { ProviderRefs } from '../../src/db/refs.port';
+import type { ProviderRefs, RefOwner } from '../../src/db/refs.port';
 import { createWixPublisher, WIX_REFS, type WixPublisherOptions } from '../../src/providers/wix.publisher';
 import { startFakeWix, type FakeWix } from '../support/fake.wix';
 
@@ -51,6 +51,27 @@ function call(
     ...(image ? { image } : {}),
     attempt: 1,
     signal: over.signal ?? new AbortController().signal,
+  };
+}
+
+/** `memoryRefs` that also lists the keys put in each turn of the event loop (the repository's one statement). */
+function turnRefs() {
+  const refs = memoryRefs();
+  const turns: string[][] = [];
+  let open: string[] | undefined;
+  return {
+    ...refs,
+    turns,
+    put: async (owner: RefOwner, key: string, value: string) => {
+      if (!open) {
+        const turn: string[] = [];
+        open = turn;
+        turns.push(turn);
+        setImmediate(() => (open = undefined));
+      }
+      open.push(key);
+      await refs.put(owner, key, value);
+    },
   };
 }
 
@@ -108,6 +129,16 @@ describe('wix publisher: happy path', () => {
     expect(refs.peek('blog-1', WIX_REFS.draft)).toBe(fake.drafts(A)[0]?.id);
     expect(JSON.parse(refs.peek('blog-1', WIX_REFS.media)!)).toMatchObject({ id: media!.id });
     expect(JSON.parse(refs.peek('blog-1', WIX_REFS.post)!)).toEqual(post);
+  });
+
+  it('writes its refs in two turns: the media with the pending marker, the draft with the post', async () => {
+    const refs = turnRefs();
+    await publisher(refs).publish(call('blog-1', A));
+    expect(refs.turns).toEqual([
+      [WIX_REFS.draftPending, WIX_REFS.media],
+      [WIX_REFS.draft, WIX_REFS.post],
+    ]);
+    expect(refs.peek('blog-1', WIX_REFS.draft)).toBe(fake.drafts(A)[0]?.id);
   });
 
   it('sends the bare token (no Bearer), fetches one token per store and caches it across publishes', async () => {
@@ -257,12 +288,65 @@ describe('wix publisher: at most once', () => {
     expect(fake.posts(A)).toHaveLength(1);
     expect(refs.peek('blog-1', WIX_REFS.post)).toBeUndefined();
 
+    // The draft id was recorded before the failure was reported: the retry publishes it without looking for it.
+    expect(refs.peek('blog-1', WIX_REFS.draft)).toBe(fake.drafts(A)[0]?.id);
+
     const post = await publisher(refs).publish(call('blog-1', A));
     expect(fake.posts(A)).toHaveLength(1);
     expect(fake.drafts(A)).toHaveLength(1);
     expect(post.id).toBe(fake.posts(A)[0]?.id);
     expect(count('POST', '/blog/v3/draft-posts')).toBe(1);
+    expect(count('POST', '/blog/v3/draft-posts/query')).toBe(0);
     expect(count('POST', '/site-media/v1/files/import')).toBe(1);
+  });
+
+  it('a crash after the draft was created, before its id was recorded: the retry finds it, one post', async () => {
+    const refs = memoryRefs();
+    // The process "dies" before the draft's and the post's refs are durable: those writes never land.
+    const dying: ProviderRefs = {
+      get: refs.get,
+      put: (blogId, key, value) =>
+        key === WIX_REFS.draft || key === WIX_REFS.post
+          ? Promise.reject(new Error('process killed'))
+          : refs.put(blogId, key, value),
+    };
+    await expect(publisher(dying).publish(call('blog-1', A))).rejects.toThrow('process killed');
+    expect(fake.posts(A)).toHaveLength(1);
+    expect(refs.peek('blog-1', WIX_REFS.draft)).toBeUndefined();
+
+    const post = await publisher(refs).publish(call('blog-1', A));
+    expect(count('POST', '/blog/v3/draft-posts/query')).toBe(1);
+    expect(count('POST', '/blog/v3/draft-posts')).toBe(1);
+    expect(count('POST', '/site-media/v1/files/import')).toBe(1);
+    expect(fake.drafts(A)).toHaveLength(1);
+    expect(fake.posts(A)).toHaveLength(1);
+    expect(post.id).toBe(fake.posts(A)[0]?.id);
+  });
+
+  it('a conversion that fails after the import still records the image: the retry imports nothing again', async () => {
+    const refs = memoryRefs();
+    fake.fault({ path: '/ricos/v1/ricos-document/convert/to-ricos', kind: 'status', status: 503 });
+    await failure(publisher(refs).publish(call('blog-1', A)));
+    expect(JSON.parse(refs.peek('blog-1', WIX_REFS.media)!)).toMatchObject({ id: fake.media(A)[0]?.id });
+    await publisher(refs).publish(call('blog-1', A));
+    expect(count('POST', '/site-media/v1/files/import')).toBe(1);
+    expect(fake.posts(A)).toHaveLength(1);
+  });
+
+  it('a create refused before it started (lease run out) records the image but no pending marker', async () => {
+    const refs = memoryRefs();
+    // The token, the import and the conversion pass; the fourth call, the create, is refused by the limiter.
+    let calls = 0;
+    const limit = <T>(instanceId: string, fn: () => Promise<T>): Promise<T> =>
+      ++calls === 4 ? Promise.reject(new LeaseExpiredError(instanceId)) : fn();
+    await expect(publisher(refs, { limit }).publish(call('blog-1', A))).rejects.toBeInstanceOf(LeaseExpiredError);
+    expect(count('POST', '/blog/v3/draft-posts')).toBe(0);
+    expect(refs.peek('blog-1', WIX_REFS.draftPending)).toBeUndefined();
+    expect(JSON.parse(refs.peek('blog-1', WIX_REFS.media)!)).toMatchObject({ id: fake.media(A)[0]?.id });
+    await publisher(refs).publish(call('blog-1', A));
+    expect(count('POST', '/site-media/v1/files/import')).toBe(1);
+    expect(count('POST', '/blog/v3/draft-posts/query')).toBe(0);
+    expect(fake.posts(A)).toHaveLength(1);
   });
 });
 
