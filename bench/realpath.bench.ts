@@ -297,7 +297,7 @@ export async function runRealPath(quick: boolean, say: (line: string) => void): 
       say(
         `  real path ${n} concurrent: p95 ${round(level.inkwellMs.p95)} ms, floor ${round(level.floorMs.p95)} ms ` +
           `(${round(level.vsFloor.p95, 2)}x); event delay p95 ${round(level.eventDelayMs.p95, 1)} ms ` +
-          `after its \`at\`, ${round(level.eventDelayAfterTxMs.p95, 1)} ms after its transaction's start`,
+          `after its \`at\`, ${round(level.eventDelayAfterTxMs.p95, 1)} ms after its outbox row was written`,
       );
       levels.push(level);
     }
