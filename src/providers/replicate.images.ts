@@ -12,7 +12,7 @@ import type { ImageCall, ImageMaker } from './image.port';
 import { clip } from './offline/offline.templates';
 import { abortedFailure, sleep } from './offline/seed';
 import type { ProviderLimit } from './openai.writer';
-import { parseRetryAfter, toHeaders } from './undici.fetch';
+import { isTimeout, parseRetryAfter, toHeaders, withTimeout } from './undici.fetch';
 import type { ProviderRefs } from '../db/refs.port';
 import type { PredictionWaiters } from './replicate.webhooks';
 
@@ -115,42 +115,33 @@ export function createReplicateImages(opts: ReplicateImagesOptions): ImageMaker 
     timeoutMs = requestTimeoutMs,
   ): Promise<Reply> {
     if (signal.aborted) throw abortedFailure(signal);
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-      timeoutMs,
-    );
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await request(`${base}${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json', ...init.headers },
-        ...(init.body !== undefined ? { body: init.body } : {}),
-        signal: controller.signal,
+      return await withTimeout(signal, timeoutMs, async (linked) => {
+        const res = await request(`${base}${path}`, {
+          method: init.method ?? 'GET',
+          headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json', ...init.headers },
+          ...(init.body !== undefined ? { body: init.body } : {}),
+          signal: linked,
+        });
+        const status = res.statusCode;
+        const ok = status >= 200 && status < 300;
+        // A failed answer whose body cannot be read is still judged by its status, as with `fetch` before.
+        const text = ok ? await res.body.text() : await res.body.text().catch(() => '');
+        return {
+          status,
+          ok,
+          get headers() {
+            return toHeaders(res.headers);
+          },
+          text,
+          json: () => JSON.parse(text) as unknown,
+        };
       });
-      const status = res.statusCode;
-      const ok = status >= 200 && status < 300;
-      // A failed answer whose body cannot be read is still judged by its status, as with `fetch` before.
-      const text = ok ? await res.body.text() : await res.body.text().catch(() => '');
-      return {
-        status,
-        ok,
-        get headers() {
-          return toHeaders(res.headers);
-        },
-        text,
-        json: () => JSON.parse(text) as unknown,
-      };
     } catch (error) {
       if (signal.aborted) throw abortedFailure(signal);
       const reason = error instanceof Error ? error.message : String(error);
-      const code =
-        error instanceof Error && error.name === 'TimeoutError' ? 'REPLICATE_TIMEOUT' : 'REPLICATE_UNAVAILABLE';
+      const code = isTimeout(error) ? 'REPLICATE_TIMEOUT' : 'REPLICATE_UNAVAILABLE';
       throw new StageFailureError(code, `Replicate: ${reason}`, true, undefined, { cause: error });
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
     }
   }
 

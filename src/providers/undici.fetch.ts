@@ -20,16 +20,58 @@ export function toHeaders(raw: Record<string, string | string[] | undefined>): H
   return headers;
 }
 
-/** Milliseconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date), if the response gave one. */
-export function parseRetryAfter(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const ms = Number(headers?.get('retry-after-ms') ?? NaN);
+/**
+ * Milliseconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date) as `get` reads them from an answer's
+ * headers; undefined when it gave none that reads. Every adapter's answers go through this one reading.
+ */
+export function retryAfterOf(get: (name: string) => string | null | undefined, now = Date.now()): number | undefined {
+  const ms = Number(get('retry-after-ms') ?? NaN);
   if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
-  const value = headers?.get('retry-after')?.trim();
+  const value = get('retry-after')?.trim();
   if (!value) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return seconds >= 0 ? Math.ceil(seconds * 1000) : undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** `retryAfterOf` a WHATWG `Headers`. */
+export const parseRetryAfter = (headers: Headers | undefined, now = Date.now()): number | undefined =>
+  retryAfterOf((name) => headers?.get(name), now);
+
+/** Whether `error` is the timeout `withTimeout` reports. */
+export const isTimeout = (error: unknown): boolean => error instanceof Error && error.name === 'TimeoutError';
+
+/**
+ * Runs `fn` (an HTTP exchange, the body read included) with a signal that aborts when the caller's `signal` does or
+ * after `timeoutMs`; a failure after the timer fired is rethrown as a `TimeoutError` (see `isTimeout`) with the
+ * original as its cause, unless the caller aborted. The timer and the listener are removed however it ends. The
+ * Wix client and the Replicate adapter send through it; the OpenAI SDK keeps its own timeout.
+ */
+export async function withTimeout<T>(
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException(`no answer in ${timeoutMs} ms`, 'TimeoutError'));
+  }, timeoutMs);
+  const onAbort = (): void => controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await fn(controller.signal);
+  } catch (error) {
+    if (timedOut && !signal?.aborted) {
+      throw Object.assign(new Error(`no answer in ${timeoutMs} ms`, { cause: error }), { name: 'TimeoutError' });
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 // Statuses whose `Response` may have no body.

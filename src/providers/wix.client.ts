@@ -10,6 +10,7 @@
  */
 import { request } from 'undici';
 import { StageFailureError } from '../errors';
+import { isTimeout, retryAfterOf, withTimeout } from './undici.fetch';
 import { createTokenCache, type IssuedToken } from './wix.tokens';
 
 /** Runs `fn` under the store's Wix limits (concurrency and requests per minute). */
@@ -58,15 +59,6 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_TOKEN_MARGIN_MS = 5 * 60_000;
 /** Wix tokens last 4 hours when `expires_in` is missing. */
 const DEFAULT_TOKEN_TTL_SEC = 4 * 60 * 60;
-
-/** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 /** The message Wix put in an error body (`{ message, details: { applicationError: { description } } }`). */
 function wixMessage(body: unknown, text: string): string {
@@ -128,43 +120,40 @@ export function createWixClient(opts: WixClientOptions): WixClient {
     limit(instanceId, async () => {
       if (signal?.aborted) throw aborted(signal);
       await req.before?.();
-      const controller = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, timeoutMs);
-      const onAbort = (): void => controller.abort();
-      signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        const headers: Record<string, string> = { accept: 'application/json' };
-        if (req.body !== undefined) headers['content-type'] = 'application/json';
-        // Wix wants the bare token: `Authorization: <token>`, no `Bearer` prefix.
-        if (authorization) headers['authorization'] = authorization;
-        // undici's `request`, not `fetch`: the same client without the WHATWG layers, a third of the CPU a call (a
-        // publish makes five calls; fetch was the runtime's largest CPU cost on the real path).
-        const res = await request(`${baseUrl}${req.path}`, {
-          method: req.method,
-          headers,
-          ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
-          signal: controller.signal,
-        });
-        const text = await res.body.text();
-        let body: unknown = undefined;
-        if (text.trim() !== '') {
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = undefined;
+        return await withTimeout(signal, timeoutMs, async (linked) => {
+          const headers: Record<string, string> = { accept: 'application/json' };
+          if (req.body !== undefined) headers['content-type'] = 'application/json';
+          // Wix wants the bare token: `Authorization: <token>`, no `Bearer` prefix.
+          if (authorization) headers['authorization'] = authorization;
+          // undici's `request`, not `fetch`: the same client without the WHATWG layers, a third of the CPU a call (a
+          // publish makes five calls; fetch was the runtime's largest CPU cost on the real path).
+          const res = await request(`${baseUrl}${req.path}`, {
+            method: req.method,
+            headers,
+            ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
+            signal: linked,
+          });
+          const text = await res.body.text();
+          let body: unknown = undefined;
+          if (text.trim() !== '') {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              body = undefined;
+            }
           }
-        }
-        const retryAfter = res.headers['retry-after'];
-        const retryAfterMs = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, now());
-        return { status: res.statusCode, body, text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+          const header = (name: string) => {
+            const value = res.headers[name];
+            return Array.isArray(value) ? value[0] : value;
+          };
+          const retryAfterMs = retryAfterOf(header, now());
+          return { status: res.statusCode, body, text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+        });
       } catch (error) {
         if (error instanceof StageFailureError) throw error;
         if (signal?.aborted) throw aborted(signal);
-        if (timedOut)
+        if (isTimeout(error))
           throw new StageFailureError(
             'WIX_TIMEOUT',
             `Wix did not answer in ${timeoutMs} ms while trying to ${req.what} for store ${instanceId}`,
@@ -176,9 +165,6 @@ export function createWixClient(opts: WixClientOptions): WixClient {
           redact(`network error while trying to ${req.what} for store ${instanceId}: ${cause || String(error)}`),
           true,
         );
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
       }
     });
 
