@@ -12,6 +12,7 @@ import type { Db, Database } from '../db/database';
 import { openDatabase } from '../db/open';
 import { createLogger, type Logger } from '../logger';
 import { createProviders, type Providers } from '../providers/providers';
+import { createShards } from '../runtime/store.shard';
 import type { StatusChange } from '../runtime/supervisor';
 import { createRuntime, type Runtime } from './runtime';
 
@@ -70,8 +71,10 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
   log.info({ config: redactConfig(config) }, 'starting');
   const database = opts.database ?? (await openDatabase(config, log));
   const opened: OpenedBus = opts.bus === 'memory' ? { bus: createMemoryBus() } : await openBus(config, log);
-  // A runtime holds store leases: its provider references are fenced by them, as its blog commits are.
-  const configured = () => createProviders(config, log, { db: database.db, leases: 'held' });
+  // The stores this runtime will hold: its provider references are fenced by their leases (owner and epoch), as its
+  // blog commits are.
+  const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS, maxPerStore: config.INKWELL_MAX_ACTIVE_PER_STORE });
+  const configured = () => createProviders(config, log, { db: database.db, leases: { epochOf: shards.epochOf } });
   const providers = opts.providers?.(configured, { config, log }) ?? configured();
   const runtime = createRuntime({
     config,
@@ -80,6 +83,7 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
     bus: opts.wrapBus?.(opened.bus) ?? opened.bus,
     ...(opened.nats ? { nats: opened.nats } : {}),
     providers,
+    shards,
     ...(opts.onStatusChange ? { onStatusChange: opts.onStatusChange } : {}),
     ...(opts.drainGraceMs !== undefined ? { drainGraceMs: opts.drainGraceMs } : {}),
   });

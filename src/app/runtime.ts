@@ -34,7 +34,7 @@ import { createMetrics } from '../http/metrics';
 import { createFleet } from '../runtime/fleet.registry';
 import { createInspector } from '../runtime/inspector';
 import { createPersister } from '../runtime/persister';
-import { createShards, guardLimiters } from '../runtime/store.shard';
+import { createShards, guardLimiters, type Shards } from '../runtime/store.shard';
 import { createUsageRepo } from '../db/usage.repo';
 import { createUsageLedger } from '../runtime/usage.ledger';
 import { createStoreBudget } from '../runtime/store.budget';
@@ -58,6 +58,8 @@ export interface RuntimeDeps {
    */
   nats?: NatsBus;
   onStatusChange?: (change: StatusChange) => void;
+  /** The stores it will hold (the composition root makes them, to fence the providers' references too). */
+  shards?: Shards;
   /** How long a stop waits for running provider calls before leaving them to be repeated. */
   drainGraceMs?: number;
 }
@@ -67,9 +69,11 @@ export function createRuntime(deps: RuntimeDeps) {
   const { config, log, database, nats } = deps;
   const bus: Bus = deps.bus ?? nats ?? createMemoryBus();
   const nodeId = config.INKWELL_NODE_ID;
-  // The stores held here; every write of their blogs is fenced by the lease's owner and epoch.
-  // The stores held here; each shard also holds its store's working slots, live actors and command queue.
-  const shards = createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS, maxPerStore: config.INKWELL_MAX_ACTIVE_PER_STORE });
+  // The stores held here (each shard with its lease epoch, slots, actors, write and command queues); every write of
+  // their blogs is fenced by the lease's owner and epoch.
+  const shards =
+    deps.shards ??
+    createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS, maxPerStore: config.INKWELL_MAX_ACTIVE_PER_STORE });
   const repo = createBlogRepo(database.db, { owner: nodeId, epochOf: shards.epochOf });
   // No provider call starts for a store whose lease has run out by our clock; a lost store's queued calls are dropped.
   guardLimiters(shards, deps.providers.limiters ?? []);
@@ -205,6 +209,8 @@ export function createRuntime(deps: RuntimeDeps) {
   return {
     intake,
     supervisor,
+    /** The stores held here (each one's lease epoch, slots, actors and queues). */
+    shards,
     repo,
     http,
     bus,

@@ -39,11 +39,11 @@ export interface Providers {
 export interface ProviderRefsStore {
   db: Db;
   /**
-   * `held`: this process holds store leases (a runtime), and every write is fenced by them (owner, under the lease
-   * row's lock), as blog commits are. `none`: it holds none (the benchmark's polling lifecycle worker), so nothing
-   * could pass the fence and writes are not fenced.
+   * A runtime holds store leases: `epochOf` gives the epoch at which it holds a store (its shards' `epochOf`), and
+   * every write is fenced by owner and epoch under the lease row's lock, as blog commits are. `none`: it holds none
+   * (the benchmark's polling lifecycle worker), so nothing could pass the fence and writes are not fenced.
    */
-  leases: 'held' | 'none';
+  leases: { epochOf: (instanceId: string) => number | undefined } | 'none';
 }
 
 /** Builds the providers for `config`; real adapters keep their provider references in `refs`. */
@@ -77,8 +77,9 @@ export function createProviders(config: Config, log: Logger, refs?: ProviderRefs
   const needRefs = () => {
     if (!refs) throw new Error('real providers need the database for their provider references');
     // An outage of PostgreSQL makes the stage wait for it, never fail (refs are reads and upserts: safe to repeat).
-    const owner = refs.leases === 'held' ? config.INKWELL_NODE_ID : undefined;
-    return waitingForService(createRefsRepo(refs.db, owner), {
+    const { leases } = refs;
+    const fence = leases === 'none' ? undefined : { owner: config.INKWELL_NODE_ID, epochOf: leases.epochOf };
+    return waitingForService(createRefsRepo(refs.db, fence), {
       service: 'postgres',
       onWait: logWaits(log, 'postgres'),
     });
