@@ -1,7 +1,7 @@
 /**
- * The composition root: config → logger → database → bus → providers → runtime, built the same way for `npm start`
- * (serve.ts), the demo, the tests (and their harness) and the benchmarks. Options name only what differs between
- * them.
+ * The composition root: config → logger → database → bus → store shards → providers → runtime, built the same way
+ * for `npm start` (serve.ts), the demo, the tests (and their harness) and the benchmarks. Options name only what
+ * differs between them.
  */
 import type { DestinationStream } from 'pino';
 import { loadConfig, redactConfig, type Config } from '../config';
