@@ -56,7 +56,7 @@ export const epochNamed = (fence: Fence, instanceId: string, epoch?: number): nu
  */
 export function heldLeases(fence: Fence, stores: Iterable<HeldStore>): SQL {
   const pairs = new Map<string, HeldStore>();
-  for (const s of stores) pairs.set(`${s.instance_id}\u0000${s.epoch}`, { instance_id: s.instance_id, epoch: s.epoch });
+  for (const s of stores) pairs.set(`${s.instance_id}\u0000${s.epoch}`, s);
   return sql`select l.instance_id, f.epoch from store_leases l
     join json_to_recordset(${JSON.stringify([...pairs.values()])}::json) as f(instance_id text, epoch int)
       on l.instance_id = f.instance_id
@@ -282,10 +282,10 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
      * commit: a process that lost the store does not set aside a blog its new owner is advancing.
      */
     async quarantine(blogId: string, instanceId: string, reason: string): Promise<void> {
-      const rows = [{ instance_id: instanceId, epoch: epochFor(instanceId) }];
+      const epoch = epochFor(instanceId);
       await retryDeadlocks(async () =>
         db.execute(sql`
-          with ${held(rows)} v as (select ${epochFor(instanceId)}::int as epoch)
+          with ${held([{ instance_id: instanceId, epoch }])} v as (select ${epoch}::int as epoch)
           update blogs b set quarantined_at = now(), quarantine_reason = ${reason.slice(0, 2000)}
           from v where b.blog_id = ${blogId} and b.instance_id = ${instanceId} ${inHeld(sql`b.instance_id`, sql`v.epoch`)}`),
       );

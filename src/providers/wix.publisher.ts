@@ -265,20 +265,19 @@ export function createWixPublisher(opts: WixPublisherOptions): Publisher {
       const draft = await draftFor(call, known);
       const what = 'publish the draft post';
       // Publishing an already-published draft updates the same post, so a repeat after a lost answer is safe.
-      const body = await client
-        .request(
+      let postId: string;
+      try {
+        const body = await client.request(
           call.instanceId,
           { method: 'POST', path: `/blog/v3/draft-posts/${encodeURIComponent(draft.id)}/publish`, body: {}, what },
           call.signal,
-        )
-        .catch(async (error: unknown) => {
-          await putBeforeFailing(call, [draft.ref]);
-          throw error;
-        });
-      const postId = isObject(body) ? body['postId'] : undefined;
-      if (typeof postId !== 'string' || postId === '') {
+        );
+        const id = isObject(body) ? body['postId'] : undefined;
+        if (typeof id !== 'string' || id === '') throw badResponse(what, call.instanceId);
+        postId = id;
+      } catch (error) {
         await putBeforeFailing(call, [draft.ref]);
-        throw badResponse(what, call.instanceId);
+        throw error;
       }
 
       const url = await readUrl(call, postId);

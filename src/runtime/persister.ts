@@ -23,8 +23,6 @@ export type { PendingWrite } from './write.queue';
 
 const materialize = (snapshot: unknown): unknown => (typeof snapshot === 'function' ? snapshot() : snapshot);
 
-type Entry = QueuedWrite;
-
 /** Callbacks of the persister. */
 export interface PersisterHooks {
   /** Another writer moved the row: this process must drop the actor. */
@@ -84,7 +82,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   };
   const insert = createInsertBatcher(repo);
 
-  function add(entry: Entry) {
+  function add(entry: QueuedWrite) {
     const { queue } = entry;
     mergeWrite(queue.pending, entry.write.blogId, entry);
     waiting.set(entry.write.blogId, queue);
@@ -92,7 +90,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   }
 
   /** Refuses what a closed queue holds (its store was lost): its waiters hear so, nothing goes to the database. */
-  function refuse(entries: Iterable<Entry>) {
+  function refuse(entries: Iterable<QueuedWrite>) {
     for (const e of entries) {
       const { blogId } = e.write;
       if (waiting.get(blogId) === e.queue) waiting.delete(blogId);
@@ -103,7 +101,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
   }
 
   /** Puts `entries` back in front of their queues, before any newer writes of the same blogs: events keep order. */
-  function requeueInFront(entries: Map<string, Entry>) {
+  function requeueInFront(entries: Map<string, QueuedWrite>) {
     const front = new Set<WriteQueue>();
     for (const e of entries.values()) {
       if (e.queue.closed) refuse([e]);
@@ -131,7 +129,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
     return new Set(rows.filter((r) => r.version === (expected.get(r.blogId) ?? -2) + 1).map((r) => r.blogId));
   }
 
-  async function commitBatch(batch: Map<string, Entry>) {
+  async function commitBatch(batch: Map<string, QueuedWrite>) {
     const writes: BlogWrite[] = [...batch.entries()].map(([blogId, e]) => ({
       ...e.write,
       snapshot: materialize(e.write.snapshot),
@@ -152,7 +150,7 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
       );
     }
     const landed = await landedUnanswered(conflicts, writes);
-    const again = new Map<string, Entry>();
+    const again = new Map<string, QueuedWrite>();
     for (const [blogId, e] of batch) {
       committing.delete(blogId);
       if (conflicts.has(blogId) && unanswered.has(blogId) && landed?.has(blogId) !== false) {
@@ -184,8 +182,8 @@ export function createPersister(repo: BlogRepo, hooks: PersisterHooks) {
    * The next batch: waiting writes of blogs with no commit in flight, at most MAX_BATCH, taken from the stores'
    * queues in turn (oldest first within each), each write naming its queue's epoch.
    */
-  function takeBatch(): Map<string, Entry> {
-    const batch = new Map<string, Entry>();
+  function takeBatch(): Map<string, QueuedWrite> {
+    const batch = new Map<string, QueuedWrite>();
     for (const queue of [...ready]) {
       if (batch.size >= MAX_BATCH) break;
       for (const [blogId, e] of queue.pending) {
