@@ -7,6 +7,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfig, redactConfig, type Config } from '../config';
 import type { Bus } from '../bus/bus.port';
 import { createMemoryBus } from '../bus/memory.bus';
+import { eventChannel } from '../bus/event.thread';
 import { openBus, type OpenedBus } from '../bus/open';
 import type { Db, Database } from '../db/database';
 import { openDatabase } from '../db/open';
@@ -86,6 +87,20 @@ export async function composeRuntime(opts: ComposeOptions = {}): Promise<Compose
     shards,
     ...(opts.onStatusChange ? { onStatusChange: opts.onStatusChange } : {}),
     ...(opts.drainGraceMs !== undefined ? { drainGraceMs: opts.drainGraceMs } : {}),
+    // Events leave from a thread of their own when the runtime is on the configured PostgreSQL and NATS (and no
+    // wrapper stands between it and the bus).
+    ...(config.DATABASE_URL && config.NATS_URL && !opts.database && opened.nats && !opts.wrapBus
+      ? {
+          eventThread: {
+            databaseUrl: config.DATABASE_URL,
+            natsServers: config.NATS_URL,
+            name: `inkwell-${config.INKWELL_NODE_ID}-events`,
+            prefix: config.INKWELL_SUBJECT_PREFIX,
+            channel: eventChannel(),
+            logLevel: config.INKWELL_LOG_LEVEL,
+          },
+        }
+      : {}),
   });
   return { config, log, providers, runtime };
 }

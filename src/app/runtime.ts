@@ -26,15 +26,15 @@ import type { Bus } from '../bus/bus.port';
 import { createCommandHandler } from '../bus/command.consumer';
 import type { NatsBus } from '../bus/nats.bus';
 import { createMemoryBus } from '../bus/memory.bus';
-import { createDirectPublisher } from '../bus/outbox.direct';
-import { createOutboxRelay } from '../bus/outbox.relay';
+import { createEventPath } from '../bus/event.path';
+import type { EventThreadData } from '../bus/event.thread';
 import { subjectsFor } from '../bus/subjects';
 import { createOutboxRepo } from '../db/outbox.repo';
 import { createMetrics } from '../http/metrics';
 import { createFleet } from '../runtime/fleet.registry';
 import { createInspector } from '../runtime/inspector';
 import { createPersister } from '../runtime/persister';
-import { createShards, guardLimiters, type Shards } from '../runtime/store.shard';
+import { guardLimiters, type Shards } from '../runtime/store.shard';
 import { createUsageRepo } from '../db/usage.repo';
 import { createUsageLedger } from '../runtime/usage.ledger';
 import { createStoreBudget } from '../runtime/store.budget';
@@ -59,9 +59,14 @@ export interface RuntimeDeps {
   nats?: NatsBus;
   onStatusChange?: (change: StatusChange) => void;
   /** The stores it will hold (the composition root makes them, to fence the providers' references too). */
-  shards?: Shards;
+  shards: Shards;
   /** How long a stop waits for running provider calls before leaving them to be repeated. */
   drainGraceMs?: number;
+  /**
+   * The events thread (`event.thread.ts`), given when the runtime runs on PostgreSQL and NATS: status events leave
+   * from a thread of their own as their commits land. Without it they leave from this thread.
+   */
+  eventThread?: EventThreadData;
 }
 
 /** Creates a runtime; nothing runs until `start()`. */
@@ -69,24 +74,15 @@ export function createRuntime(deps: RuntimeDeps) {
   const { config, log, database, nats } = deps;
   const bus: Bus = deps.bus ?? nats ?? createMemoryBus();
   const nodeId = config.INKWELL_NODE_ID;
-  // The stores held here (each shard with its lease epoch, slots, actors, write and command queues); every write of
-  // their blogs is fenced by the lease's owner and epoch.
-  const shards =
-    deps.shards ??
-    createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS, maxPerStore: config.INKWELL_MAX_ACTIVE_PER_STORE });
-  const repo = createBlogRepo(database.db, { owner: nodeId, epochOf: shards.epochOf });
+  // The stores held here (each with its lease epoch, slots, actors, write and command queues): every write of their
+  // blogs is fenced by the lease's owner and epoch.
+  const { shards } = deps;
+  // With the events thread, the repository announces its outbox rows on the thread's channel.
+  const repo = createBlogRepo(database.db, { owner: nodeId, epochOf: shards.epochOf }, deps.eventThread?.channel);
   // No provider call starts for a store whose lease has run out by our clock; a lost store's queued calls are dropped.
   guardLimiters(shards, deps.providers.limiters ?? []);
   const subjects = subjectsFor(config.INKWELL_SUBJECT_PREFIX);
   const outbox = createOutboxRepo(database.db);
-  // Events leave right after their commit by the direct path; the relay sends what it leaves and moves the cursor.
-  const relay = createOutboxRelay({
-    repo: outbox,
-    bus,
-    subjects,
-    log,
-    onPublished: (row) => direct.published(row.blogId, row.seq, (row.payload as { status?: unknown }).status),
-  });
   const fleet = createFleet();
   const metrics = createMetrics({
     fleet,
@@ -97,15 +93,16 @@ export function createRuntime(deps: RuntimeDeps) {
     fleet.setLimiterQueue(e.name, queued);
     if (e.kind === 'started' && e.waitMs !== undefined) metrics.observeLimiterWait(e.name, e.waitMs / 1000);
   });
+  // Events leave right after their commit (from the events thread when there is one); the relay is the guarantee.
+  const observe = metrics.observeEventPublish;
+  const events = createEventPath({ outbox, bus, subjects, log, observe, thread: deps.eventThread });
   let inFlight = 0;
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
     onCommit: (size, ms, events) => log.debug({ size, ms, events }, 'committed transitions'),
-    onCommitted: (events) => direct.committed(events),
+    ...(events.committed ? { onCommitted: events.committed } : {}),
   });
-  const observe = (seconds: number) => metrics.observeEventPublish(seconds);
-  const direct = createDirectPublisher({ bus, subjects, relay, log, observe });
   const tracing = startTracing(config, log); // a no-op without OTEL_EXPORTER_OTLP_ENDPOINT
   const ledger = createUsageLedger(createUsageRepo(database.db), log);
   const budget = createStoreBudget({ dailyTokens: config.INKWELL_STORE_DAILY_TOKENS, ledger });
@@ -135,7 +132,7 @@ export function createRuntime(deps: RuntimeDeps) {
     shards,
     log,
     leaseValid: shards.leaseValid,
-    onInserted: (event) => direct.committed([event]),
+    ...(events.committed ? { onInserted: (event) => events.committed?.([event]) } : {}),
     onStatusChange: (change) => {
       logStatusChange(change);
       fleet.recordStatusChange(change);
@@ -231,6 +228,7 @@ export function createRuntime(deps: RuntimeDeps) {
       await database.migrate();
       await database.warm?.();
       fleet.seed(await repo.countByStatus());
+      await events.start();
       if (stop?.aborted) return halted;
       const started = Date.now();
       // Takes every store nobody live holds, rehydrating its working blogs (waiting ones stay on disk).
@@ -243,7 +241,7 @@ export function createRuntime(deps: RuntimeDeps) {
       // A peer that stops gracefully says so: take its stores now rather than when its leases expire.
       const unfollow = bus.subscribe(`${config.INKWELL_SUBJECT_PREFIX}.nodes.released`, () => leases.kick());
       unserve = () => (unserveForwarded?.(), unfollow());
-      relay.start();
+      events.relay.start();
       retention.start();
       ledger.start();
       if (nats) consumer = await startNatsIngress({ nats, config, subjects, handler, log, timing });
@@ -284,8 +282,7 @@ export function createRuntime(deps: RuntimeDeps) {
           .catch((err: unknown) => log.warn({ err }, 'releasing store leases failed'));
         await http.close();
         inspector.stop();
-        await direct.settle();
-        await relay.stop();
+        await events.stop();
         await bus.close();
         await database.close();
         await tracing.shutdown();

@@ -15,12 +15,12 @@ import type { Logger } from '../logger';
 import type { Bus } from './bus.port';
 import type { Subjects } from './subjects';
 
-/** One committed status event. */
+/** One committed status event; without its payload (too large for a notice), it is left to the relay. */
 export interface CommittedEvent {
   blogId: string;
   instanceId: string;
   seq: number;
-  payload: Record<string, unknown>;
+  payload: Record<string, unknown> | null;
 }
 
 /** What the direct path needs of the relay. */
@@ -60,7 +60,7 @@ export function createDirectPublisher(deps: {
 
   async function send(blogId: string, events: CommittedEvent[], committedAt: number) {
     for (const e of events) {
-      if (e.seq !== 1 && last.get(blogId) !== e.seq - 1) return defer(blogId);
+      if (!e.payload || (e.seq !== 1 && last.get(blogId) !== e.seq - 1)) return defer(blogId);
       const msgId = eventMsgId(blogId, e.seq);
       try {
         await deps.bus.publish(deps.subjects.event(e.instanceId, blogId), e.payload, { durable: true, msgId });

@@ -18,6 +18,7 @@
 import { and, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { blogs } from './schema';
 import { rowsOf, type Db } from './database';
+import { outboxNotice } from './outbox.notice';
 import { LIVE_STATUSES, type BlogRepo, type BlogRow, type BlogWrite, type ListQuery, type NewBlog } from './blog.port';
 
 export {
@@ -93,10 +94,12 @@ export async function retryDeadlocks<T>(statement: () => Promise<T>): Promise<T>
  * Creates the repository over `db`. With a fence (or just its owner's name), every commit and every insert also
  * requires that this process still holds the blog's store lease (at the epoch it took it with, when the fence knows
  * it), checked under a lock no takeover can pass (`heldLeases` above): a process that lost its lease never writes that
- * store's blogs again.
+ * store's blogs again. With `notify`, every outbox row a commit or an insert writes is also announced on that
+ * PostgreSQL channel (`outbox.notice.ts`), delivered to its listener when the statement commits.
  */
-export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
+export function createBlogRepo(db: Db, fencing?: string | Fence, notify?: string): BlogRepo {
   const fence = fenceOf(fencing);
+  const notice = outboxNotice(notify);
   /** The epoch a write names, as sent with its row (null without a fence, or when only the owner is checked). */
   const epochFor = (instanceId: string, epoch?: number) => (fence ? epochNamed(fence, instanceId, epoch) : null);
   /** A CTE `f` of the stores (among `rows`) this process may write now at the epoch they name, rows locked. */
@@ -143,9 +146,10 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
             returning blog_id),
           o as (
             insert into outbox (blog_id, instance_id, seq, payload, created_at)
-            select v.blog_id, v.instance_id, v.seq, v.payload, clock_timestamp() from v join b on b.blog_id = v.blog_id)
+            select v.blog_id, v.instance_id, v.seq, v.payload, clock_timestamp() from v join b on b.blog_id = v.blog_id
+            returning blog_id, instance_id, seq, payload)${notice('o').cte}
           select blog_id, null as allowed, null as epoch from b
-          ${fence ? sql`union all select null, instance_id, epoch from f` : sql``}`),
+          ${fence ? sql`union all select null, instance_id, epoch from f` : sql``} ${notice('o').force}`),
       ),
     );
     const created = new Set(answer.flatMap((r) => (r.blog_id ? [r.blog_id] : [])));
@@ -189,7 +193,7 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
       const events = writes.flatMap((w) =>
         w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
       );
-      const updated = rowsOf<{ blog_id: string }>(
+      const updated = rowsOf<{ blog_id: string | null }>(
         await retryDeadlocks(async () =>
           db.execute(sql`
           with ${held(rows)} u as (
@@ -205,11 +209,12 @@ export function createBlogRepo(db: Db, fencing?: string | Fence): BlogRepo {
             from json_to_recordset(${JSON.stringify(events)}::json)
               as e(blog_id text, instance_id text, seq int, payload json)
             where e.blog_id in (select blog_id from u)
-            on conflict (blog_id, seq) do nothing)
-          select blog_id from u`),
+            on conflict (blog_id, seq) do nothing
+            returning blog_id, instance_id, seq, payload)${notice('e').cte}
+          select blog_id, null, null from u ${notice('e').force}`),
         ),
       );
-      const applied = new Set(updated.map((r) => r.blog_id));
+      const applied = new Set(updated.flatMap((r) => (r.blog_id ? [r.blog_id] : [])));
       return new Set(writes.map((w) => w.blogId).filter((id) => !applied.has(id)));
     },
 

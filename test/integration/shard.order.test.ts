@@ -94,6 +94,7 @@ describe('a slow blog of a store does not hold back another blog of the store (e
       log,
       database: await openPglite(undefined),
       providers: slowProviders(createProviders(config, log)),
+      shards: createShards({ ttlMs: config.INKWELL_LEASE_TTL_MS, maxPerStore: config.INKWELL_MAX_ACTIVE_PER_STORE }),
     });
     await runtime.start(false);
   }, 60_000);
