@@ -100,8 +100,8 @@ const p50 = (xs: number[]) => summarize(xs).p50;
 
 /**
  * What the events say: p50 of the time in each status (from one status's `at` to the next one's; the first from the
- * client's `ackAt`), how late events reached the subscriber after their `at`, and blogs whose events did not run
- * 1..n in order or carried two statuses for one seq.
+ * client's `ackAt`), how late events reached the subscriber after their `at`, and order problems: blogs whose events
+ * did not run 1..n, a seq carrying two statuses, an event arriving after a later one of its blog.
  */
 export function readEvents(
   events: Map<string, { e: BlogEvent; receivedAt: number }[]>,
@@ -112,10 +112,13 @@ export function readEvents(
   let orderProblems = 0;
   for (const [blogId, list] of events) {
     const firstSeen = new Map<number, BlogEvent>();
+    let highest = 0;
     for (const { e, receivedAt } of list) {
       delays.push(receivedAt - Date.parse(e.at));
       const seen = firstSeen.get(e.seq);
       if (seen && seen.status !== e.status) orderProblems++;
+      if (e.seq < highest) orderProblems++; // arrived after a later event of its blog (a late duplicate, say)
+      highest = Math.max(highest, e.seq);
       firstSeen.set(e.seq, e);
     }
     const ordered = [...firstSeen.values()].sort((a, b) => a.seq - b.seq);
