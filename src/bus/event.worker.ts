@@ -33,18 +33,21 @@ let ahead: string[] = [];
 let seconds: number[] = [];
 let kicked = false;
 let flushing = false;
+function flush() {
+  flushing = false;
+  if (ahead.length > 0) post({ type: 'ahead', ids: ahead, seconds });
+  if (kicked) post({ type: 'kick' });
+  ahead = [];
+  seconds = [];
+  kicked = false;
+}
 function flushSoon() {
   if (flushing) return;
   flushing = true;
-  setImmediate(() => {
-    flushing = false;
-    if (ahead.length > 0) post({ type: 'ahead', ids: ahead, seconds });
-    if (kicked) post({ type: 'kick' });
-    ahead = [];
-    seconds = [];
-    kicked = false;
-  });
+  setImmediate(flush);
 }
+/** Only what identifies a failure: a connection error may carry more than the log needs. */
+const describe = (err: unknown) => ({ message: (err as Error)?.message, code: (err as { code?: unknown })?.code });
 
 const bus = await connectNatsBus(data.natsServers, data.name, log);
 const direct = createDirectPublisher({
@@ -93,10 +96,10 @@ async function listen() {
       post({ type: 'listening' });
       post({ type: 'kick' }); // whatever was committed before this LISTEN
       const err = await lost;
-      if (!stopping) log.warn({ err }, 'events thread lost its PostgreSQL connection; the relay sends meanwhile');
+      if (!stopping) log.warn({ err: describe(err) }, 'events thread lost its PostgreSQL connection; the relay sends');
     } catch (err) {
       failures++;
-      log.warn({ err, failures }, 'events thread cannot listen on PostgreSQL; retrying');
+      log.warn({ err: describe(err), failures }, 'events thread cannot listen on PostgreSQL; retrying');
     }
     listener = undefined;
     await client.end().catch(() => undefined);
@@ -110,7 +113,8 @@ port.on('message', (message: ToThread) => {
       for (const [blogId, seq, status] of message.list) direct.published(blogId, seq, status);
       break;
     case 'settle':
-      void direct.settle().then(() => post({ type: 'settled', id: message.id }));
+      // What was sent goes to the relay before the answer, so that its last run does not send it again.
+      void direct.settle().then(() => (flush(), post({ type: 'settled', id: message.id })));
       break;
     case 'stop':
       stopping = true;
@@ -118,6 +122,7 @@ port.on('message', (message: ToThread) => {
         await listener?.end().catch(() => undefined);
         await direct.settle();
         await bus.close();
+        flush();
         post({ type: 'stopped' });
         port.close();
       })();

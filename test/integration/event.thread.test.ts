@@ -2,8 +2,8 @@
  * The events thread (issue 15; needs PostgreSQL and NATS): a status event leaves as soon as its commit lands, even
  * while the main thread is busy, because a thread of its own hears the commit from PostgreSQL (a notice on the
  * repository's channel) and publishes it. Also: the thread keeps a blog's events in order (an event whose previous
- * one it has not seen published goes to the relay), a payload too large for a notice goes to the relay, and a
- * composed runtime on PostgreSQL and NATS runs the thread and stops it.
+ * one it has not seen published goes to the relay), a payload too large for a notice goes to the relay, it listens
+ * again after losing its connection, and a composed runtime on PostgreSQL and NATS runs the thread and stops it.
  */
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
@@ -156,6 +156,25 @@ describe.skipIf(!probeDb || !probeNats)('events thread (needs PostgreSQL and NAT
       await expect.poll(kicks, { timeout: 5_000 }).toBeGreaterThan(before);
       expect(await storedAt('et-2', 'store-et', 4)).toBeUndefined();
     } finally {
+      await thread.stop();
+    }
+  }, 30_000);
+
+  it('listens again after losing its PostgreSQL connection, and the relay is told to send what it missed', async () => {
+    const { thread, repo, kicks } = await startThread();
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const { rowCount } = await admin.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+         where datname = current_database() and query like 'listen %'`,
+      );
+      expect(rowCount).toBe(1);
+      await expect.poll(kicks, { timeout: 5_000 }).toBeGreaterThan(0);
+      expect(await repo.insert(newBlog('et-3', 'store-et'))).toBe(true);
+      await expect.poll(() => storedAt('et-3', 'store-et', 1), { timeout: 5_000 }).toBeDefined();
+    } finally {
+      await admin.end();
       await thread.stop();
     }
   }, 30_000);
