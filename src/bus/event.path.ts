@@ -11,6 +11,12 @@ import { createDirectPublisher, type CommittedEvent } from './outbox.direct';
 import { createOutboxRelay } from './outbox.relay';
 import type { Subjects } from './subjects';
 
+/**
+ * How long an event is the direct path's alone: the relay sends it only once it is older (or left to it), so that it
+ * does not send again, later, what the direct path sent a moment before (`freshMs` in outbox.relay.ts).
+ */
+const FRESH_MS = 1_000;
+
 /** Creates the relay and the direct path; `start()` the direct path before the first commit. */
 export function createEventPath(deps: {
   outbox: OutboxRepo;
@@ -28,6 +34,7 @@ export function createEventPath(deps: {
     subjects,
     log,
     onPublished: (row) => direct.published(row.blogId, row.seq, (row.payload as { status?: unknown }).status),
+    freshMs: FRESH_MS,
   });
   const thread = deps.thread ? createEventThread({ data: deps.thread, relay, log, observe }) : undefined;
   const local = thread ? undefined : createDirectPublisher({ bus, subjects, relay, log, observe });

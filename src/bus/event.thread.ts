@@ -30,7 +30,7 @@ export type ToThread =
 export type FromThread =
   | { type: 'listening' }
   | { type: 'ahead'; ids: string[]; seconds: number[] }
-  | { type: 'kick' }
+  | { type: 'kick'; blogs: string[] }
   | { type: 'settled'; id: number }
   | { type: 'stopped' }
   | { type: 'log'; line: string };
@@ -74,7 +74,8 @@ export function createEventThread(deps: {
         for (const s of message.seconds) deps.observe?.(s);
         break;
       case 'kick':
-        deps.relay.kick();
+        for (const blogId of message.blogs) deps.relay.kick(blogId);
+        if (message.blogs.length === 0) deps.relay.kick();
         break;
       case 'settled':
         settling.get(message.id)?.();

@@ -31,15 +31,16 @@ const log = pino(
 /** Events sent and their commit → PubAck times, handed to the main thread once per turn of the event loop. */
 let ahead: string[] = [];
 let seconds: number[] = [];
-let kicked = false;
+/** Blogs whose events were left to the relay. */
+let left = new Set<string>();
 let flushing = false;
 function flush() {
   flushing = false;
   if (ahead.length > 0) post({ type: 'ahead', ids: ahead, seconds });
-  if (kicked) post({ type: 'kick' });
+  if (left.size > 0) post({ type: 'kick', blogs: [...left] });
   ahead = [];
   seconds = [];
-  kicked = false;
+  left = new Set();
 }
 function flushSoon() {
   if (flushing) return;
@@ -55,8 +56,8 @@ const direct = createDirectPublisher({
   subjects: subjectsFor(data.prefix),
   log,
   relay: {
-    kick() {
-      kicked = true;
+    kick(blogId) {
+      if (blogId) left.add(blogId);
       flushSoon();
     },
     sentAhead(msgId) {
@@ -94,7 +95,7 @@ async function listen() {
       listener = client;
       failures = 0;
       post({ type: 'listening' });
-      post({ type: 'kick' }); // whatever was committed before this LISTEN
+      post({ type: 'kick', blogs: [] }); // whatever was committed before this LISTEN
       const err = await lost;
       if (!stopping) log.warn({ err: describe(err) }, 'events thread lost its PostgreSQL connection; the relay sends');
     } catch (err) {

@@ -25,8 +25,8 @@ export interface CommittedEvent {
 
 /** What the direct path needs of the relay. */
 export interface RelayHandle {
-  /** Makes the relay run soon: an event was left to it. */
-  kick(): void;
+  /** Makes the relay run soon: an event of `blogId` was left to it (its events go out however young they are). */
+  kick(blogId?: string): void;
   /** An event this path published: the relay must not send it again, and may move its cursor past it. */
   sentAhead(msgId: string): void;
 }
@@ -55,7 +55,7 @@ export function createDirectPublisher(deps: {
 
   function defer(blogId: string) {
     deferred.add(blogId);
-    deps.relay.kick();
+    deps.relay.kick(blogId);
   }
 
   async function send(blogId: string, events: CommittedEvent[], committedAt: number) {

@@ -31,8 +31,13 @@ const gapAfter = (events: number, overMs: number) =>
   (events * 1000) / Math.max(overMs, MIN_GAP_MS) > BUSY_PER_SEC ? MAX_GAP_MS : MIN_GAP_MS;
 
 /**
- * Creates the relay; `kick()` when an event was left to it, `sentAhead()` for one the direct path sent, `stop()` at
- * shutdown (one last relay first). `onPublished` hears of every event it published, in order per blog.
+ * Creates the relay; `kick(blogId)` when an event was left to it, `sentAhead()` for one the direct path sent,
+ * `stop()` at shutdown (one last relay first). `onPublished` hears of every event it published, in order per blog.
+ *
+ * With `freshMs`, an event written less than that long ago is the direct path's (it may be on its way, and the
+ * direct path's word that it was sent may still be on its way too): the relay leaves it, and its cursor waits for it,
+ * unless its blog was left to the relay (`kick(blogId)`) or the relay is stopping. Without it, a relay run may send
+ * an event the direct path sent a moment before, and a subscriber of the subject see it again after the blog's next.
  */
 export function createOutboxRelay(deps: {
   repo: OutboxRepo;
@@ -40,6 +45,7 @@ export function createOutboxRelay(deps: {
   subjects: Subjects;
   log: Logger;
   onPublished?: (row: RelayRow) => void;
+  freshMs?: number;
 }) {
   let running: Promise<void> | undefined;
   let again = false;
@@ -57,6 +63,10 @@ export function createOutboxRelay(deps: {
    */
   const ahead = new Map<string, number>();
   const keyOf = (row: RelayRow) => eventMsgId(row.blogId, row.seq);
+  /** Blogs left to the relay, with when: their events go out however young (for `freshMs` after the kick). */
+  const leftToUs = new Map<string, number>();
+  const freshMs = deps.freshMs ?? 0;
+  const young = (row: RelayRow) => !stopped && row.ageMs < freshMs && !leftToUs.has(row.blogId);
   /** Whether the last `publish` let the cursor move (a settled row among those known published). */
   let moved = false;
   /** Events sent by the current relay transaction; events sent by the last run. */
@@ -75,7 +85,7 @@ export function createOutboxRelay(deps: {
     const waves: RelayRow[][] = [];
     const nth = new Map<string, number>();
     for (const row of rows) {
-      if (ahead.has(keyOf(row))) continue;
+      if (ahead.has(keyOf(row)) || young(row)) continue;
       const k = nth.get(row.blogId) ?? 0;
       nth.set(row.blogId, k + 1);
       (waves[k] ??= []).push(row);
@@ -111,7 +121,7 @@ export function createOutboxRelay(deps: {
       if (i < prefix && row.settled) {
         ahead.delete(keyOf(row)); // the cursor moves past it
         moved = true;
-      } else if (sent.has(row) && !row.settled) ahead.set(keyOf(row), Date.now());
+      } else if (sent.has(row)) ahead.set(keyOf(row), Date.now()); // past a row left for now: not sent again
     }
     return prefix;
   }
@@ -120,6 +130,7 @@ export function createOutboxRelay(deps: {
     carried = 0;
     const old = Date.now() - AHEAD_MS;
     for (const [id, at] of ahead) if (at < old) ahead.delete(id);
+    for (const [blogId, at] of leftToUs) if (at < Date.now() - freshMs) leftToUs.delete(blogId);
     for (;;) {
       fresh = 0;
       moved = false;
@@ -135,7 +146,8 @@ export function createOutboxRelay(deps: {
     }
   }
 
-  function kick() {
+  function kick(blogId?: string) {
+    if (blogId && freshMs > 0) leftToUs.set(blogId, Date.now());
     if (running) {
       again = true;
       return;
@@ -168,7 +180,7 @@ export function createOutboxRelay(deps: {
       ahead.set(msgId, Date.now());
     },
     start() {
-      timer = setInterval(kick, SWEEP_MS);
+      timer = setInterval(() => kick(), SWEEP_MS);
       timer.unref();
       kick();
     },

@@ -14,10 +14,12 @@ const RELAY_LOCK_KEY = 0x1e4b_0b0c;
 
 /**
  * What `relay` reads of an event: its transaction, as text, is where the cursor moves to. `settled`: its
- * transaction is older than every transaction still running, so the cursor may move past it.
+ * transaction is older than every transaction still running, so the cursor may move past it. `ageMs`: how long ago
+ * its row was written (by the database's clock).
  */
 export type RelayRow = Pick<OutboxRow, 'id' | 'blogId' | 'instanceId' | 'seq' | 'payload' | 'tx'> & {
   settled: boolean;
+  ageMs: number;
 };
 
 /** The outbox as the relay and the dashboard use it (implemented over PostgreSQL by `createOutboxRepo`). */
@@ -52,7 +54,8 @@ export function createOutboxRepo(db: Db): OutboxRepo {
    */
   const after = (limit: number, skip: readonly string[]) => sql`
     select o.id, o.blog_id as "blogId", o.instance_id as "instanceId", o.seq, o.payload, o.tx::text as tx,
-      o.tx < pg_snapshot_xmin(pg_current_snapshot()) as settled
+      o.tx < pg_snapshot_xmin(pg_current_snapshot()) as settled,
+      (extract(epoch from clock_timestamp() - o.created_at) * 1000)::float8 as "ageMs"
     from outbox o
     where (o.tx, o.id) > (${CURSOR})
       ${skip.length > 0 ? sql`and (o.tx < pg_snapshot_xmin(pg_current_snapshot()) or o.blog_id || ':' || o.seq not in (select value from json_array_elements_text(${JSON.stringify(skip)}::json)))` : sql``}

@@ -261,6 +261,33 @@ describe.skipIf(postgres === undefined)('outbox relay with concurrent transactio
   );
 
   it(
+    'leaves a young event to the direct path unless its blog was left to the relay, and sends it once older',
+    { timeout: SLOW },
+    async () => {
+      const published: string[] = [];
+      const relay = createOutboxRelay({
+        repo: outbox,
+        bus: recordingBus(published),
+        subjects: subjectsFor('t'),
+        log: silentLogger(),
+        freshMs: 1_500,
+      });
+      await database.db.execute(insertEvent('in-flight', 1)); // the direct path may be sending it right now
+      await database.db.execute(insertEvent('left', 1));
+      relay.kick('left'); // the direct path left this blog's event to the relay: it goes at once
+      await eventually(() => published.length === 1, 5_000);
+      for (let i = 0; i < 5; i++) {
+        relay.kick(); // runs while 'in-flight' is young: it stays the direct path's, and 'left' is not sent again
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(published).toEqual(['{"blogId":"left","seq":1}']);
+      await eventually(() => (relay.kick(), published.length === 2), 10_000);
+      await runUntilSettled(relay, outbox);
+      expect(published).toEqual(['{"blogId":"left","seq":1}', '{"blogId":"in-flight","seq":1}']);
+    },
+  );
+
+  it(
     "sends a blog's next event only after its previous one was acknowledged, also when a publish fails",
     { timeout: SLOW },
     async () => {
