@@ -3,6 +3,15 @@ import type { StageFailure } from '../machines/blog.types';
 /** Codes a command can be rejected with, over NATS and HTTP alike. */
 export type CommandErrorCode = 'INVALID_PAYLOAD' | 'NOT_FOUND' | 'INVALID_STATE' | 'INVALID_SELECTION' | 'UNAUTHORIZED';
 
+/**
+ * Only what identifies a connection failure, for the log: its message and code (node-postgres attaches its client,
+ * connection parameters included, to some errors).
+ */
+export const describeConnectionError = (err: unknown) => ({
+  message: (err as Error | undefined)?.message,
+  code: (err as { code?: unknown } | undefined)?.code,
+});
+
 /** Base of Inkwell's own errors: a stable `code`, and whether trying again may help. */
 export class InkwellError extends Error {
   constructor(

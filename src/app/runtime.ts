@@ -96,12 +96,13 @@ export function createRuntime(deps: RuntimeDeps) {
   // Events leave right after their commit (from the events thread when there is one); the relay is the guarantee.
   const observe = metrics.observeEventPublish;
   const events = createEventPath({ outbox, bus, subjects, log, observe, thread: deps.eventThread });
+  const { committed } = events; // the direct publisher on this thread, told of each commit (none with the thread)
   let inFlight = 0;
   const persister = createPersister(repo, {
     onConflict: (blogId) => log.warn({ blogId }, 'blog changed by another writer; dropped here'),
     onRetry: (err, attempt) => log.error({ err, attempt }, 'persisting transitions failed; retrying'),
     onCommit: (size, ms, events) => log.debug({ size, ms, events }, 'committed transitions'),
-    ...(events.committed ? { onCommitted: events.committed } : {}),
+    ...(committed ? { onCommitted: committed } : {}),
   });
   const tracing = startTracing(config, log); // a no-op without OTEL_EXPORTER_OTLP_ENDPOINT
   const ledger = createUsageLedger(createUsageRepo(database.db), log);
@@ -132,7 +133,7 @@ export function createRuntime(deps: RuntimeDeps) {
     shards,
     log,
     leaseValid: shards.leaseValid,
-    ...(events.committed ? { onInserted: (event) => events.committed?.([event]) } : {}),
+    ...(committed ? { onInserted: (event) => committed([event]) } : {}),
     onStatusChange: (change) => {
       logStatusChange(change);
       fleet.recordStatusChange(change);
@@ -225,10 +226,11 @@ export function createRuntime(deps: RuntimeDeps) {
     async start(listen = true, stop?: AbortSignal): Promise<{ port: number; restored: number; quarantined: number }> {
       const halted = { port: 0, restored: 0, quarantined: 0 };
       if (stop?.aborted) return halted;
+      const eventsReady = events.start(); // the events thread boots beside the migration; it listens before any commit
       await database.migrate();
       await database.warm?.();
       fleet.seed(await repo.countByStatus());
-      await events.start();
+      await eventsReady;
       if (stop?.aborted) return halted;
       const started = Date.now();
       // Takes every store nobody live holds, rehydrating its working blogs (waiting ones stay on disk).

@@ -13,6 +13,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import pino from 'pino';
 import type { OutboxNotice } from '../db/outbox.notice';
+import { describeConnectionError } from '../errors';
 import { connectNatsBus } from './nats.bus';
 import { createDirectPublisher } from './outbox.direct';
 import { subjectsFor } from './subjects';
@@ -47,8 +48,6 @@ function flushSoon() {
   flushing = true;
   setImmediate(flush);
 }
-/** Only what identifies a failure: a connection error may carry more than the log needs. */
-const describe = (err: unknown) => ({ message: (err as Error)?.message, code: (err as { code?: unknown })?.code });
 
 const bus = await connectNatsBus(data.natsServers, data.name, log);
 const direct = createDirectPublisher({
@@ -97,10 +96,14 @@ async function listen() {
       post({ type: 'listening' });
       post({ type: 'kick', blogs: [] }); // whatever was committed before this LISTEN
       const err = await lost;
-      if (!stopping) log.warn({ err: describe(err) }, 'events thread lost its PostgreSQL connection; the relay sends');
+      if (!stopping)
+        log.warn(
+          { err: describeConnectionError(err) },
+          'events thread lost its PostgreSQL connection; the relay sends',
+        );
     } catch (err) {
       failures++;
-      log.warn({ err: describe(err), failures }, 'events thread cannot listen on PostgreSQL; retrying');
+      log.warn({ err: describeConnectionError(err), failures }, 'events thread cannot listen on PostgreSQL; retrying');
     }
     listener = undefined;
     await client.end().catch(() => undefined);

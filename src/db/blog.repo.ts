@@ -99,7 +99,6 @@ export async function retryDeadlocks<T>(statement: () => Promise<T>): Promise<T>
  */
 export function createBlogRepo(db: Db, fencing?: string | Fence, notify?: string): BlogRepo {
   const fence = fenceOf(fencing);
-  const notice = outboxNotice(notify);
   /** The epoch a write names, as sent with its row (null without a fence, or when only the owner is checked). */
   const epochFor = (instanceId: string, epoch?: number) => (fence ? epochNamed(fence, instanceId, epoch) : null);
   /** A CTE `f` of the stores (among `rows`) this process may write now at the epoch they name, rows locked. */
@@ -130,6 +129,7 @@ export function createBlogRepo(db: Db, fencing?: string | Fence, notify?: string
       });
     }
     if (rows.length === 0) return new Set();
+    const announce = outboxNotice(notify, 'o');
     const answer = rowsOf<{ blog_id: string | null; allowed: string | null; epoch: number | null }>(
       await retryDeadlocks(async () =>
         db.execute(sql`
@@ -147,9 +147,9 @@ export function createBlogRepo(db: Db, fencing?: string | Fence, notify?: string
           o as (
             insert into outbox (blog_id, instance_id, seq, payload, created_at)
             select v.blog_id, v.instance_id, v.seq, v.payload, clock_timestamp() from v join b on b.blog_id = v.blog_id
-            returning blog_id, instance_id, seq, payload)${notice('o').cte}
+            returning blog_id, instance_id, seq, payload)${announce.cte}
           select blog_id, null as allowed, null as epoch from b
-          ${fence ? sql`union all select null, instance_id, epoch from f` : sql``} ${notice('o').force}`),
+          ${fence ? sql`union all select null, instance_id, epoch from f` : sql``} ${announce.force}`),
       ),
     );
     const created = new Set(answer.flatMap((r) => (r.blog_id ? [r.blog_id] : [])));
@@ -190,6 +190,7 @@ export function createBlogRepo(db: Db, fencing?: string | Fence, notify?: string
         instance_id: w.instanceId,
         epoch: epochFor(w.instanceId, w.epoch),
       }));
+      const announce = outboxNotice(notify, 'e');
       const events = writes.flatMap((w) =>
         w.events.map((e) => ({ blog_id: w.blogId, instance_id: w.instanceId, seq: e.seq, payload: e.payload })),
       );
@@ -210,8 +211,8 @@ export function createBlogRepo(db: Db, fencing?: string | Fence, notify?: string
               as e(blog_id text, instance_id text, seq int, payload json)
             where e.blog_id in (select blog_id from u)
             on conflict (blog_id, seq) do nothing
-            returning blog_id, instance_id, seq, payload)${notice('e').cte}
-          select blog_id, null, null from u ${notice('e').force}`),
+            returning blog_id, instance_id, seq, payload)${announce.cte}
+          select blog_id, null, null from u ${announce.force}`),
         ),
       );
       const applied = new Set(updated.flatMap((r) => (r.blog_id ? [r.blog_id] : [])));

@@ -14,19 +14,17 @@ export type OutboxNotice = [blogId: string, instanceId: string, seq: number, pay
 const PAYLOAD_MAX = 7_000;
 
 /**
- * For a statement whose CTE named `rows` returns the outbox rows it wrote: `cte`, the CTE `n` announcing them (put
- * it after that one, it starts with a comma), and `force`, a part of the main query (`union all` of one row of three
- * nulls) without which PostgreSQL would not run `n`. Both are empty without a channel.
+ * For a statement whose CTE named `rows` returns the outbox rows it wrote: `cte`, the CTE `n` announcing them on
+ * `channel` (put it after that one, it starts with a comma), and `force`, a part of the main query (`union all` of
+ * one row of three nulls) without which PostgreSQL would not run `n`. Both are empty without a channel.
  */
-export function outboxNotice(channel: string | undefined): (rows: string) => { cte: SQL; force: SQL } {
-  return (rows) => {
-    if (!channel) return { cte: sql``, force: sql`` };
-    const notice =
-      `json_build_array(${rows}.blog_id, ${rows}.instance_id, ${rows}.seq, ` +
-      `case when octet_length(${rows}.payload::text) <= ${PAYLOAD_MAX} then ${rows}.payload end)::text`;
-    return {
-      cte: sql`, n as (select pg_notify(${channel}, ${sql.raw(notice)}) from ${sql.raw(rows)})`,
-      force: sql`union all select null, null, null from (select count(*) from n) c`,
-    };
+export function outboxNotice(channel: string | undefined, rows: string): { cte: SQL; force: SQL } {
+  if (!channel) return { cte: sql``, force: sql`` };
+  const notice =
+    `json_build_array(${rows}.blog_id, ${rows}.instance_id, ${rows}.seq, ` +
+    `case when octet_length(${rows}.payload::text) <= ${PAYLOAD_MAX} then ${rows}.payload end)::text`;
+  return {
+    cte: sql`, n as (select pg_notify(${channel}, ${sql.raw(notice)}) from ${sql.raw(rows)})`,
+    force: sql`union all select null, null, null from (select count(*) from n) c`,
   };
 }
